@@ -1,0 +1,293 @@
+//! The connection manager: every bot, its upstream link and health, and the
+//! apps connected to it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::bus::{EventLog, PostFormat, Retention};
+use crate::upstream::{EventSink, UpstreamLink};
+
+/// An app connection's role, as in `X-Client-Role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Role {
+    /// Actions and events on one connection.
+    Universal,
+    /// Actions only.
+    Api,
+    /// Events only; actions are refused.
+    Event,
+}
+
+impl Role {
+    /// Parses a role header value, liberally (`API`, `Api`, `api`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "universal" => Some(Self::Universal),
+            "api" => Some(Self::Api),
+            "event" => Some(Self::Event),
+            _ => None,
+        }
+    }
+
+    /// The exact header spelling apps expect (`Universal`, `API`, `Event`).
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Self::Universal => "Universal",
+            Self::Api => "API",
+            Self::Event => "Event",
+        }
+    }
+
+    /// True when this role receives events.
+    pub fn receives_events(self) -> bool {
+        matches!(self, Self::Universal | Self::Event)
+    }
+
+    /// True when this role may send actions.
+    pub fn sends_actions(self) -> bool {
+        matches!(self, Self::Universal | Self::Api)
+    }
+}
+
+/// How `_async` actions are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AsyncReply {
+    /// `status: async, retcode: 1`, as the OneBot v11 spec says.
+    #[default]
+    Spec,
+    /// `status: ok, retcode: 0`: Koishi treats retcode 1 as an error.
+    Ok,
+}
+
+/// Per-app delivery options.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppOptions {
+    /// `array` or `string` for the `message` field of message events.
+    pub post_format: PostFormat,
+    /// Whether to deliver `message_sent` events (Koishi treats them as messages
+    /// and may answer itself, so the default is off).
+    pub message_sent: bool,
+    /// Largest frame sent to this app, in bytes; larger events are skipped and
+    /// counted, larger answers are replaced by a `failed` answer. NoneBot's
+    /// client refuses frames over 1 MiB.
+    pub max_frame_bytes: usize,
+    /// How `_async` actions are answered.
+    pub async_reply: AsyncReply,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            post_format: PostFormat::Array,
+            message_sent: false,
+            max_frame_bytes: 1024 * 1024,
+            async_reply: AsyncReply::Spec,
+        }
+    }
+}
+
+/// A bot's upstream health, as reported to apps in heartbeats and `get_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// The upstream is connected.
+    pub online: bool,
+    /// The upstream reports itself healthy (its heartbeat `status.good`).
+    pub good: bool,
+}
+
+/// One account.
+pub struct Bot {
+    /// The account id.
+    pub self_id: i64,
+    /// Its event log.
+    pub log: Arc<EventLog>,
+    upstream: RwLock<Option<UpstreamLink>>,
+    health: watch::Sender<Health>,
+    /// Saved cursors of app identities that are away, for replay on reconnect.
+    pub cursors: DashMap<String, u64>,
+}
+
+impl std::fmt::Debug for Bot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bot")
+            .field("self_id", &self.self_id)
+            .finish()
+    }
+}
+
+impl Bot {
+    fn new(self_id: i64, retention: Retention) -> Self {
+        Self {
+            self_id,
+            log: Arc::new(EventLog::new(retention, 1)),
+            upstream: RwLock::new(None),
+            health: watch::Sender::new(Health {
+                online: false,
+                good: false,
+            }),
+            cursors: DashMap::new(),
+        }
+    }
+
+    /// The current upstream link, if connected.
+    pub fn upstream(&self) -> Option<UpstreamLink> {
+        self.upstream.read().expect("bot lock poisoned").clone()
+    }
+
+    /// Attaches (or, with `None`, detaches) the upstream link and updates health.
+    pub fn set_upstream(&self, link: Option<UpstreamLink>) {
+        let online = link.is_some();
+        *self.upstream.write().expect("bot lock poisoned") = link;
+        self.health.send_modify(|h| {
+            h.online = online;
+            h.good = online;
+        });
+    }
+
+    /// Records the upstream's own view of its health (heartbeat `status.good`).
+    pub fn set_good(&self, good: bool) {
+        self.health.send_if_modified(|h| {
+            let changed = h.good != good;
+            h.good = good;
+            changed
+        });
+    }
+
+    /// The current health.
+    pub fn health(&self) -> Health {
+        *self.health.borrow()
+    }
+
+    /// Watches health changes.
+    pub fn watch_health(&self) -> watch::Receiver<Health> {
+        self.health.subscribe()
+    }
+}
+
+/// Everything the connection manager knows about one connected app.
+#[derive(Debug, Clone)]
+pub struct AppCtx {
+    /// Gateway-unique id of this connection.
+    pub id: u64,
+    /// The bot the connection is bound to.
+    pub bot: Arc<Bot>,
+    /// Its role.
+    pub role: Role,
+    /// Its delivery options.
+    pub options: AppOptions,
+    /// A stable name for cursors and replay (a configured app name, or a
+    /// reverse target and bot); `None` for anonymous apps, which start live.
+    pub identity: Option<String>,
+    /// Remote address or URL, for logs.
+    pub peer: String,
+}
+
+/// All bots and app sessions.
+pub struct Registry {
+    bots: DashMap<i64, Arc<Bot>>,
+    retention: Retention,
+    next_app_id: AtomicU64,
+    /// Connected apps, for the status endpoint.
+    pub apps: DashMap<u64, AppCtx>,
+    bot_added: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("bots", &self.bots.len())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry; every bot's log uses `retention`.
+    pub fn new(retention: Retention) -> Arc<Self> {
+        Arc::new(Self {
+            bots: DashMap::new(),
+            retention,
+            next_app_id: AtomicU64::new(1),
+            apps: DashMap::new(),
+            bot_added: watch::Sender::new(0),
+        })
+    }
+
+    /// The bot with this id, creating it (offline) on first sight.
+    pub fn bot_or_insert(&self, self_id: i64) -> Arc<Bot> {
+        if let Some(bot) = self.bots.get(&self_id) {
+            return bot.clone();
+        }
+        let bot = self
+            .bots
+            .entry(self_id)
+            .or_insert_with(|| Arc::new(Bot::new(self_id, self.retention)))
+            .clone();
+        self.bot_added.send_modify(|n| *n += 1);
+        bot
+    }
+
+    /// The bot with this id, if known.
+    pub fn bot(&self, self_id: i64) -> Option<Arc<Bot>> {
+        self.bots.get(&self_id).map(|b| b.clone())
+    }
+
+    /// Every known bot, sorted by id.
+    pub fn bots(&self) -> Vec<Arc<Bot>> {
+        let mut bots: Vec<_> = self.bots.iter().map(|b| b.clone()).collect();
+        bots.sort_by_key(|b| b.self_id);
+        bots
+    }
+
+    /// The only bot, when exactly one exists.
+    pub fn only_bot(&self) -> Option<Arc<Bot>> {
+        if self.bots.len() == 1 {
+            self.bots.iter().next().map(|b| b.clone())
+        } else {
+            None
+        }
+    }
+
+    /// Changes whenever a bot is added (reverse targets dial new bots).
+    pub fn watch_bots(&self) -> watch::Receiver<u64> {
+        self.bot_added.subscribe()
+    }
+
+    /// Registers a connected app and returns its context.
+    pub fn register_app(
+        &self,
+        bot: Arc<Bot>,
+        role: Role,
+        options: AppOptions,
+        identity: Option<String>,
+        peer: String,
+    ) -> AppCtx {
+        let ctx = AppCtx {
+            id: self.next_app_id.fetch_add(1, Ordering::Relaxed),
+            bot,
+            role,
+            options,
+            identity,
+            peer,
+        };
+        self.apps.insert(ctx.id, ctx.clone());
+        ctx
+    }
+
+    /// Forgets an app that disconnected.
+    pub fn unregister_app(&self, id: u64) {
+        self.apps.remove(&id);
+    }
+}
+
+impl EventSink for Registry {
+    fn publish(&self, self_id: i64, event: Value) {
+        self.bot_or_insert(self_id).log.publish_value(&event);
+    }
+}

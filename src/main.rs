@@ -1,0 +1,5 @@
+//! The `onebot-gateway` command.
+
+fn main() {
+    println!("onebot-gateway");
+}

@@ -1,0 +1,186 @@
+//! Events: the typed common header every event shares, and typed models of the
+//! events the gateway reasons about. Every other field is preserved: the
+//! gateway relays the original JSON text, never a re-serialized model.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// The five post types of OneBot v11 (plus anything newer, passed through).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostType {
+    /// `message`
+    Message,
+    /// `message_sent` (a message the bot itself sent, reported by go-cqhttp/NapCat)
+    MessageSent,
+    /// `notice`
+    Notice,
+    /// `request`
+    Request,
+    /// `meta_event`
+    MetaEvent,
+    /// anything else, relayed untouched
+    Other(String),
+}
+
+impl PostType {
+    /// Parses the `post_type` string.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "message" => Self::Message,
+            "message_sent" => Self::MessageSent,
+            "notice" => Self::Notice,
+            "request" => Self::Request,
+            "meta_event" => Self::MetaEvent,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Message => "message",
+            Self::MessageSent => "message_sent",
+            Self::Notice => "notice",
+            Self::Request => "request",
+            Self::MetaEvent => "meta_event",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// True for events that carry a `message` field (the ones whose format can be converted).
+    pub fn carries_message(&self) -> bool {
+        matches!(self, Self::Message | Self::MessageSent)
+    }
+}
+
+/// The common header of every event: enough to route, filter and convert it.
+#[derive(Debug, Clone)]
+pub struct EventHeader {
+    /// Unix seconds.
+    pub time: i64,
+    /// The bot the event belongs to; `None` when the upstream left it out.
+    pub self_id: Option<i64>,
+    /// `post_type`.
+    pub post_type: PostType,
+    /// `message_type` / `notice_type` / `request_type` / `meta_event_type`.
+    pub detail_type: Option<String>,
+    /// `sub_type`, when present.
+    pub sub_type: Option<String>,
+    /// True when the event's `message` is a CQ string (otherwise an array or absent).
+    pub message_is_string: bool,
+}
+
+impl EventHeader {
+    /// Parses the header of an event's JSON text; all other fields are skipped.
+    ///
+    /// # Errors
+    /// When the text is not an object or `post_type` is not a string.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(default, deserialize_with = "lenient_i64")]
+            time: Option<i64>,
+            #[serde(default, deserialize_with = "lenient_i64")]
+            self_id: Option<i64>,
+            #[serde(borrow)]
+            post_type: std::borrow::Cow<'a, str>,
+            #[serde(default, borrow)]
+            message_type: Option<std::borrow::Cow<'a, str>>,
+            #[serde(default, borrow)]
+            notice_type: Option<std::borrow::Cow<'a, str>>,
+            #[serde(default, borrow)]
+            request_type: Option<std::borrow::Cow<'a, str>>,
+            #[serde(default, borrow)]
+            meta_event_type: Option<std::borrow::Cow<'a, str>>,
+            #[serde(default, borrow)]
+            sub_type: Option<std::borrow::Cow<'a, str>>,
+            #[serde(default, deserialize_with = "is_string")]
+            message: bool,
+        }
+        let raw: Raw<'_> = serde_json::from_str(text)?;
+        let detail = raw
+            .message_type
+            .or(raw.notice_type)
+            .or(raw.request_type)
+            .or(raw.meta_event_type);
+        Ok(Self {
+            time: raw.time.unwrap_or_default(),
+            self_id: raw.self_id,
+            post_type: PostType::from_name(&raw.post_type),
+            detail_type: detail.map(|d| d.into_owned()),
+            sub_type: raw.sub_type.map(|s| s.into_owned()),
+            message_is_string: raw.message,
+        })
+    }
+
+    /// Builds the header of an already-parsed event value.
+    pub fn from_value(event: &Value) -> Option<Self> {
+        let post_type = event.get("post_type")?.as_str()?;
+        let detail = [
+            "message_type",
+            "notice_type",
+            "request_type",
+            "meta_event_type",
+        ]
+        .iter()
+        .find_map(|k| event.get(*k).and_then(Value::as_str));
+        Some(Self {
+            time: event.get("time").and_then(value_i64).unwrap_or_default(),
+            self_id: event.get("self_id").and_then(value_i64),
+            post_type: PostType::from_name(post_type),
+            detail_type: detail.map(str::to_owned),
+            sub_type: event
+                .get("sub_type")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            message_is_string: event.get("message").is_some_and(Value::is_string),
+        })
+    }
+
+    /// True for meta events of the given type (`heartbeat`, `lifecycle`).
+    pub fn is_meta(&self, kind: &str) -> bool {
+        self.post_type == PostType::MetaEvent && self.detail_type.as_deref() == Some(kind)
+    }
+}
+
+/// Reads an integer given as a JSON number or a numeric string.
+pub fn value_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(value_i64(&Value::deserialize(d)?))
+}
+
+fn is_string<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Value::deserialize(d)?.is_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_reads_detail_type_and_string_self_id() {
+        let h = EventHeader::parse(
+            r#"{"time":1700000000,"self_id":"10001","post_type":"notice","notice_type":"group_recall","group_id":1,"extra":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(h.self_id, Some(10001));
+        assert_eq!(h.post_type, PostType::Notice);
+        assert_eq!(h.detail_type.as_deref(), Some("group_recall"));
+    }
+
+    #[test]
+    fn unknown_post_type_passes() {
+        let h = EventHeader::parse(r#"{"post_type":"future_thing","time":1}"#).unwrap();
+        assert_eq!(h.post_type, PostType::Other("future_thing".into()));
+        assert_eq!(h.post_type.as_str(), "future_thing");
+    }
+}
