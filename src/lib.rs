@@ -18,6 +18,7 @@ pub mod config;
 pub mod core;
 pub mod gateway;
 pub mod protocol;
+pub mod testkit;
 pub mod transport;
 pub mod upstream;
 
