@@ -26,6 +26,7 @@ fn tricky_text() -> impl Strategy<Value = String> {
         Just("[CQ:".to_owned()),
         Just("[CQ:face,id=1]".to_owned()),
         Just("[CQ:]".to_owned()),
+        Just("[CQ:text,text=".to_owned()),
         "[\u{4e00}-\u{9fa5}]{1,3}",
         "[😀-🙏🎉🀄]{1,2}",
         Just("\n\t\r".to_owned()),

@@ -111,10 +111,16 @@ pub fn parse_cq(input: &str) -> Vec<Segment> {
         match close {
             Some(close) if bytes[close] == b']' => {
                 if let Some(seg) = parse_code(&input[body_start..close]) {
-                    // Text before the code, then the code.
                     pending.push_str(&unescape(&input[text_start..open]));
-                    flush(&mut segments, &mut pending);
-                    segments.push(seg);
+                    if seg.is_text() {
+                        // `[CQ:text,text=..]` is text: it merges with its neighbours.
+                        if let Some(text) = seg.data.get("text").and_then(Value::as_str) {
+                            pending.push_str(text);
+                        }
+                    } else {
+                        flush(&mut segments, &mut pending);
+                        segments.push(seg);
+                    }
                     text_start = close + 1;
                     pos = close + 1;
                 } else {
@@ -329,6 +335,14 @@ mod tests {
                 seg(json!({"type":"at","data":{"qq":"2"}})),
                 Segment::text("b"),
             ]
+        );
+    }
+
+    #[test]
+    fn a_text_code_is_text() {
+        assert_eq!(
+            parse_cq("a[CQ:text,text=b&#44;c]d[CQ:text]"),
+            vec![Segment::text("ab,cd")]
         );
     }
 
