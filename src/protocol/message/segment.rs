@@ -788,6 +788,11 @@ impl MessageSegment {
         })
     }
 
+    /// The segment as CQ text (a code, or escaped text for `text`).
+    pub fn to_cq(&self) -> String {
+        self.to_segment().to_cq()
+    }
+
     /// The wire segment: `data` values written as strings (node `content` as an array).
     pub fn to_segment(&self) -> Segment {
         let mut b = Builder::default();
@@ -1338,6 +1343,7 @@ mod tests {
                 assert!(v.is_string() || k == "content", "{k}: {v}");
             }
             assert_eq!(wire.typed().unwrap(), s);
+            assert_eq!(cq::parse_cq(&s.to_cq()).len(), 1, "{s:?}");
         }
         assert_eq!(
             serde_json::to_value(Segment::from(MessageSegment::At {
