@@ -109,6 +109,17 @@ pub fn opt_i64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D
     })
 }
 
+/// serde helper: a required boolean, leniently read.
+///
+/// # Errors
+/// When the value is not a boolean spelling.
+pub fn bool_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v = Value::deserialize(d)?;
+    as_bool(&v).ok_or_else(|| {
+        serde::de::Error::custom(format!("expected a boolean, got {}", describe(&v)))
+    })
+}
+
 /// serde helper: an optional boolean (absent or `null` is `None`), leniently read.
 ///
 /// # Errors
