@@ -34,6 +34,8 @@ use crate::transport::{upstream_ws_config, Backoff};
 
 /// Echo of the gateway's own `get_login_info`, sent to learn an unknown `self_id`.
 const LOGIN_ECHO: &str = "\"obgw:login\"";
+/// Action frames written to an upstream per flush.
+const WRITE_BATCH: usize = 64;
 /// A connection that stayed up this long resets the backoff.
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 
@@ -220,7 +222,22 @@ where
         loop {
             tokio::select! {
                 Some(frame) = frames_rx.recv(), if carries_actions => {
-                    if let Err(e) = sink.send(Message::Text(frame)).await {
+                    // Whatever else is queued goes in the same write: one
+                    // syscall for many actions instead of one each.
+                    let mut written = sink.feed(Message::Text(frame)).await;
+                    for _ in 1..WRITE_BATCH {
+                        if written.is_err() {
+                            break;
+                        }
+                        match frames_rx.try_recv() {
+                            Ok(frame) => written = sink.feed(Message::Text(frame)).await,
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = match written {
+                        Ok(()) => sink.flush().await,
+                        Err(e) => Err(e),
+                    } {
                         return format!("write failed: {e}");
                     }
                 }
