@@ -22,8 +22,13 @@ pub fn app_ws_config(max_inbound: usize) -> WebSocketConfig {
 }
 
 /// WebSocket limits for upstream connections (few, busy: larger buffers).
+///
+/// The read buffer is 16 KiB, not tungstenite's 128 KiB: tungstenite zeroes
+/// the whole spare buffer before every read, so 128 KiB cost a 128 KiB memset
+/// on every answer read from an implementation.
 pub fn upstream_ws_config(max_inbound: usize) -> WebSocketConfig {
     WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
         .max_message_size(Some(max_inbound))
         .max_frame_size(Some(max_inbound))
 }
