@@ -12,9 +12,14 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// WebSocket limits for app connections: small eager read buffers keep idle
 /// connections cheap (tungstenite's defaults cost ~134 KiB each), and an
 /// explicit inbound size limit protects the gateway from a hostile peer.
+///
+/// The read buffer (allocated up front, per connection) is 2 KiB: apps send
+/// small action frames, and a large one is still read whole, 2 KiB per read
+/// call. 4 KiB made an idle app connection cost ~11.2 KiB of RSS instead of
+/// ~9.2 KiB (measured with 10,000 connections, `loadgen idle`).
 pub fn app_ws_config(max_inbound: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(64 * 1024 * 1024)
         .max_message_size(Some(max_inbound))
