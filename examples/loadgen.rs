@@ -77,6 +77,18 @@ struct Cli {
     /// Idle app connections for `idle`.
     #[arg(long)]
     idle_apps: Option<usize>,
+    /// Fan-out: only the configuration with this many apps.
+    #[arg(long)]
+    fanout_apps: Option<usize>,
+    /// Run only one side (for profiling one of them).
+    #[arg(long, value_enum)]
+    only: Option<Side>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Side {
+    Gateway,
+    Raw,
 }
 
 /// Sizes of one configuration (full or tiny).
@@ -124,6 +136,9 @@ impl Plan {
         }
         if let Some(n) = cli.idle_apps {
             p.idle_apps = n;
+        }
+        if let Some(n) = cli.fanout_apps {
+            p.fanout.retain(|&(apps, _)| apps == n);
         }
         p
     }
@@ -231,14 +246,15 @@ struct Row {
 
 impl Row {
     fn ratio(&self) -> Option<f64> {
-        (!self.raw.0.is_empty()).then(|| self.gateway.median() / self.raw.median())
+        (!self.raw.0.is_empty() && !self.gateway.0.is_empty())
+            .then(|| self.gateway.median() / self.raw.median())
     }
     fn met(&self) -> Option<bool> {
         match self.target {
             Target::None => None,
             Target::RatioAtLeast(x) => self.ratio().map(|r| r >= x),
             Target::RatioAtMost(x) => self.ratio().map(|r| r <= x),
-            Target::AtMost(x) => Some(self.gateway.median() <= x),
+            Target::AtMost(x) => (!self.gateway.0.is_empty()).then(|| self.gateway.median() <= x),
         }
     }
     fn markdown(&self, tiny: bool) -> String {
@@ -272,8 +288,12 @@ fn client_runtime() -> Runtime {
         .expect("client runtime")
 }
 
+/// `--only`, as a filter on kinds.
+static ONLY: std::sync::OnceLock<Option<Kind>> = std::sync::OnceLock::new();
+
 /// Runs `kinds` in alternating order, `runs` times.
 fn alternate(runs: usize, mut f: impl FnMut(Kind) -> Result<(), String>) -> Result<(), String> {
+    let only = ONLY.get().copied().flatten();
     for r in 0..runs {
         let order = if r % 2 == 0 {
             [Kind::Gateway, Kind::Raw]
@@ -281,6 +301,9 @@ fn alternate(runs: usize, mut f: impl FnMut(Kind) -> Result<(), String>) -> Resu
             [Kind::Raw, Kind::Gateway]
         };
         for k in order {
+            if only.is_some_and(|o| o != k) {
+                continue;
+            }
             f(k)?;
         }
     }
@@ -594,7 +617,7 @@ fn alloc_scenario(rt: &Runtime, plan: &Plan, notes: &mut Vec<String>) -> Result<
 fn idle(
     rt: &Runtime,
     plan: &Plan,
-    bin: &PathBuf,
+    bin: &std::path::Path,
     rows: &mut Vec<Row>,
     tiny: bool,
 ) -> Result<(), String> {
@@ -634,7 +657,7 @@ fn idle(
             }
             Ok::<_, String>(after)
         });
-        gw.kill();
+        gw.stop(Duration::from_secs(60));
         drop(up);
         let after = res?;
         let per = after.saturating_sub(before) as f64 / n as f64;
@@ -645,7 +668,7 @@ fn idle(
     Ok(())
 }
 
-fn startup(plan: &Plan, bin: &PathBuf, rows: &mut Vec<Row>) -> Result<(), String> {
+fn startup(plan: &Plan, bin: &std::path::Path, rows: &mut Vec<Row>) -> Result<(), String> {
     let mut row = Row {
         name: "Start-up, process start to listening (separate process)".into(),
         unit: Unit::Millis,
@@ -657,7 +680,7 @@ fn startup(plan: &Plan, bin: &PathBuf, rows: &mut Vec<Row>) -> Result<(), String
     for _ in 0..plan.runs {
         let gw = process::GatewayProcess::spawn(bin, &up.url())?;
         let ms = gw.startup.as_secs_f64() * 1e3;
-        gw.kill();
+        gw.stop(Duration::from_secs(5));
         eprintln!("  startup: {ms:.1} ms");
         row.gateway.push(ms);
     }
@@ -687,6 +710,10 @@ fn machine() -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let plan = Plan::new(&cli);
+    let _ = ONLY.set(cli.only.map(|s| match s {
+        Side::Gateway => Kind::Gateway,
+        Side::Raw => Kind::Raw,
+    }));
     let bin = cli
         .gateway_bin
         .clone()

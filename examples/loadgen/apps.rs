@@ -199,7 +199,7 @@ pub async fn rtt(
     duration: Duration,
 ) -> Result<RttRun, String> {
     let (mut ws, _) =
-        tokio_tungstenite::connect_async_with_config(url, Some(client_config(64 * 1024)), true)
+        tokio_tungstenite::connect_async_with_config(url, Some(client_config(8 * 1024)), true)
             .await
             .map_err(|e| format!("connect {url}: {e}"))?;
     let mut sent_at: Vec<u64> = Vec::with_capacity(1 << 20);

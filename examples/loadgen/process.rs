@@ -70,10 +70,10 @@ impl GatewayProcess {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!("gateway exited during start-up: {status}"));
             }
-            if t0.elapsed() > Duration::from_secs(10) {
+            if t0.elapsed() > Duration::from_secs(30) {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err("gateway did not listen within 10 s".into());
+                return Err("gateway did not listen within 30 s".into());
             }
             std::thread::sleep(Duration::from_micros(200));
         }
@@ -90,8 +90,19 @@ impl GatewayProcess {
         vm_rss_kib(self.child.id())
     }
 
-    /// Kills it (SIGKILL) and reaps it.
-    pub fn kill(mut self) {
+    /// Stops it: SIGTERM (a graceful shutdown), SIGKILL after `grace`.
+    pub fn stop(mut self, grace: Duration) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let until = Instant::now() + grace;
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -135,9 +135,12 @@ async fn start_raw(
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Large enough that no receiver lags within one burst.
     let (tx, _) = broadcast::channel::<Utf8Bytes>(1 << 16);
-    let (ws, _) = tokio_tungstenite::connect_async(upstream_url.as_str())
-        .await
-        .map_err(|e| format!("raw relay: connect upstream: {e}"))?;
+    // The same socket settings as the gateway's upstream links.
+    let config = onebot_gateway::transport::upstream_ws_config(16 * 1024 * 1024);
+    let (ws, _) =
+        tokio_tungstenite::connect_async_with_config(upstream_url.as_str(), Some(config), true)
+            .await
+            .map_err(|e| format!("raw relay: connect upstream: {e}"))?;
     let (_up_sink, mut up) = ws.split();
     let feed = tx.clone();
     let s = stop.clone();

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// The bot the upstream serves.
@@ -91,7 +92,16 @@ impl Upstream {
                             c.lock().unwrap().push(tx);
                             let l = l.clone();
                             tokio::spawn(async move {
-                                if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                                // A small read buffer: tungstenite zeroes the whole spare
+                                // buffer before each read, so the 128 KiB default would
+                                // add a 128 KiB memset to every round trip.
+                                let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+                                if let Ok(ws) = tokio_tungstenite::accept_async_with_config(
+                                    stream,
+                                    Some(config),
+                                )
+                                .await
+                                {
                                     l.fetch_add(1, Ordering::SeqCst);
                                     serve(ws, rx).await;
                                     l.fetch_sub(1, Ordering::SeqCst);
