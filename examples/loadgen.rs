@@ -91,6 +91,12 @@ enum Side {
     Raw,
 }
 
+/// Read buffer of the event-receiving apps. tungstenite zero-fills the whole
+/// buffer before every read, so a large one costs a large memset per read
+/// (at 1000 events/s every event is its own read), which would load the
+/// shared CPUs and blur the latency of both gateway and raw relay.
+const APP_READ_BUFFER: usize = 16 * 1024;
+
 /// Sizes of one configuration (full or tiny).
 struct Plan {
     runs: usize,
@@ -361,7 +367,7 @@ fn fanout_once(
     let up = Upstream::start();
     let server = Server::start(kind, &up, opts)?;
     let result = rt.block_on(async {
-        let clients = apps::connect_many(&server.url, n_apps, 100, 64 * 1024).await?;
+        let clients = apps::connect_many(&server.url, n_apps, 100, APP_READ_BUFFER).await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let stop = CancellationToken::new();
         // Warm-up burst (not measured): buffers grow to their working size.
@@ -445,7 +451,7 @@ fn latency(rt: &Runtime, plan: &Plan, rows: &mut Vec<Row>) -> Result<(), String>
         let up = Upstream::start();
         let server = Server::start(kind, &up, GatewayOptions::default())?;
         let result = rt.block_on(async {
-            let clients = apps::connect_many(&server.url, n, 100, 64 * 1024).await?;
+            let clients = apps::connect_many(&server.url, n, 100, APP_READ_BUFFER).await?;
             tokio::time::sleep(Duration::from_millis(100)).await;
             let stop = CancellationToken::new();
             let handles = apps::spawn_readers(clients, apps::Mode::Latency { expect: k }, &stop);
