@@ -227,6 +227,11 @@ where
                 }
                 Some(first) = reply_rx.recv() => {
                     out.push(first);
+                    if reply_rx.is_empty() {
+                        // Answers completing in the same scheduler pass would
+                        // otherwise each get their own write syscall.
+                        tokio::task::yield_now().await;
+                    }
                     while out.len() < EVENT_BATCH {
                         match reply_rx.try_recv() {
                             Ok(text) => out.push(text),
