@@ -80,6 +80,9 @@ struct Cli {
     /// Fan-out: only the configuration with this many apps.
     #[arg(long)]
     fanout_apps: Option<usize>,
+    /// Action round trip: only this many actions in flight.
+    #[arg(long)]
+    rtt_window: Option<usize>,
     /// Run only one side (for profiling one of them).
     #[arg(long, value_enum)]
     only: Option<Side>,
@@ -296,6 +299,8 @@ fn client_runtime() -> Runtime {
 
 /// `--only`, as a filter on kinds.
 static ONLY: std::sync::OnceLock<Option<Kind>> = std::sync::OnceLock::new();
+/// `--rtt-window`.
+static RTT_WINDOW: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
 
 /// Runs `kinds` in alternating order, `runs` times.
 fn alternate(runs: usize, mut f: impl FnMut(Kind) -> Result<(), String>) -> Result<(), String> {
@@ -490,7 +495,11 @@ fn latency(rt: &Runtime, plan: &Plan, rows: &mut Vec<Row>) -> Result<(), String>
 }
 
 fn rtt(rt: &Runtime, plan: &Plan, rows: &mut Vec<Row>) -> Result<(), String> {
+    let only_window = RTT_WINDOW.get().copied().flatten();
     for window in [1usize, 64] {
+        if only_window.is_some_and(|w| w != window) {
+            continue;
+        }
         let mk = |what: &str, unit, target| Row {
             name: format!(
                 "Action round trip {what}, {window} in flight (raw: direct to the upstream)"
@@ -545,9 +554,10 @@ fn rtt(rt: &Runtime, plan: &Plan, rows: &mut Vec<Row>) -> Result<(), String> {
                 percentile(&run.rtt_ns, 0.99) / 1e3,
             );
             eprintln!(
-                "  rtt {window} in flight {}: p50 {a:.0} µs, p99 {b:.0} µs, {}",
+                "  rtt {window} in flight {}: p50 {a:.0} µs, p99 {b:.0} µs, {}, {} actions sent",
                 kind.name(),
-                show(run.per_sec, Unit::PerSec)
+                show(run.per_sec, Unit::PerSec),
+                run.sent
             );
             let (x, y, z) = match kind {
                 Kind::Gateway => (&mut p50.gateway, &mut p99.gateway, &mut tput.gateway),
@@ -716,6 +726,7 @@ fn machine() -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let plan = Plan::new(&cli);
+    let _ = RTT_WINDOW.set(cli.rtt_window);
     let _ = ONLY.set(cli.only.map(|s| match s {
         Side::Gateway => Kind::Gateway,
         Side::Raw => Kind::Raw,

@@ -175,6 +175,8 @@ pub struct RttRun {
     pub per_sec: f64,
     /// Answers that were not `ok`.
     pub failed: u64,
+    /// Actions sent, warm-up included.
+    pub sent: u64,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +277,7 @@ pub async fn rtt(
         }
     }
     let _ = ws.close(None).await;
+    run.sent = sent_at.len() as u64;
     if let Some(from) = measure_from {
         run.per_sec = measured as f64 / last.duration_since(from).as_secs_f64().max(1e-9);
     }
