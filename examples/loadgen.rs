@@ -638,13 +638,14 @@ fn idle(
     tiny: bool,
 ) -> Result<(), String> {
     let n = plan.idle_apps;
+    // Each side holds one socket per app: the load generator and the
+    // gateway process each need n + some open files (2n across both).
     let need = n as u64 + 256;
-    if let Some(limit) = process::open_files_limit() {
-        if limit < need {
-            return Err(format!(
-                "idle: {n} connections need about {need} open files in each process, the limit is {limit}: raise it with `ulimit -n {need}` (both processes inherit it)"
-            ));
-        }
+    let limit = process::raise_open_files(need);
+    if limit < need {
+        return Err(format!(
+            "idle: {n} connections need about {need} open files in each process, the hard limit is {limit}: raise it (`ulimit -Hn {need}` as root, or a smaller --idle-apps)"
+        ));
     }
     let mut row = Row {
         name: format!("RSS per idle app connection, {n} connections (separate process)"),

@@ -119,9 +119,25 @@ pub fn vm_rss_kib(pid: u32) -> Result<u64, String> {
         .ok_or_else(|| "no VmRSS in /proc status".to_string())
 }
 
-/// The soft open-files limit of this process, from /proc/self/limits.
-pub fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+/// Raises this process's soft open-files limit to at least `need` (up to
+/// the hard limit); the gateway process started afterwards inherits it.
+/// Returns the soft limit now in force.
+pub fn raise_open_files(need: u64) -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current >= need {
+        return current;
+    }
+    let wanted = need.min(limit.maximum.unwrap_or(u64::MAX));
+    match setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(wanted),
+            maximum: limit.maximum,
+        },
+    ) {
+        Ok(()) => wanted,
+        Err(_) => current,
+    }
 }
