@@ -128,9 +128,10 @@ where
     // returning app gets it again.
     let confirmed = AtomicU64::new(0);
 
+    // Shared with the writer: it batches answers only while other actions are in flight.
+    let in_flight = Arc::new(Semaphore::new(MAX_ACTIONS_IN_FLIGHT));
     let reader = async {
         let mut actions = JoinSet::new();
-        let in_flight = Arc::new(Semaphore::new(MAX_ACTIONS_IN_FLIGHT));
         loop {
             let msg = match stream.next().await {
                 Some(Ok(msg)) => msg,
@@ -227,9 +228,12 @@ where
                 }
                 Some(first) = reply_rx.recv() => {
                     out.push(first);
-                    if reply_rx.is_empty() {
-                        // Answers completing in the same scheduler pass would
-                        // otherwise each get their own write syscall.
+                    if reply_rx.is_empty() && in_flight.available_permits() < MAX_ACTIONS_IN_FLIGHT {
+                        // Other actions are in flight: answers completing in
+                        // the same scheduler pass would otherwise each get
+                        // their own write syscall. (With none in flight, the
+                        // yield would only add latency: it can wake the other
+                        // worker thread.)
                         tokio::task::yield_now().await;
                     }
                     while out.len() < EVENT_BATCH {

@@ -225,9 +225,11 @@ where
                     // Whatever else is queued goes in the same write: one
                     // syscall for many actions instead of one each.
                     let mut written = sink.feed(Message::Text(frame)).await;
-                    if frames_rx.is_empty() {
-                        // Actions dispatched in the same scheduler pass would
-                        // otherwise each get their own write syscall.
+                    if frames_rx.is_empty() && hub.dispatcher.pending_len() > 1 {
+                        // Other actions are waiting: those dispatched in the
+                        // same scheduler pass would otherwise each get their
+                        // own write syscall. (With this one alone, the yield
+                        // would only add latency.)
                         tokio::task::yield_now().await;
                     }
                     for _ in 1..WRITE_BATCH {
