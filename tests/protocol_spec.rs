@@ -140,6 +140,44 @@ fn every_json_block_that_is_a_request_frame_parses() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+#[test]
+fn every_segment_example_is_a_valid_message() {
+    let doc = spec("go-cqhttp-extension-api.md");
+    let lines: Vec<&str> = doc.lines().collect();
+    let (mut at, mut checked) = (0, 0);
+    while let Some((body, next)) = fenced_block(&lines, at) {
+        at = next;
+        let Ok(v) = serde_json::from_str::<Value>(&body) else {
+            continue; // XML, CQ text and json5 blocks
+        };
+        let segments = match v {
+            Value::Object(ref o) if o.contains_key("type") && o.contains_key("data") => json!([v]),
+            Value::Array(ref a) if a.iter().all(|s| s.get("type").is_some()) => v.clone(),
+            _ => continue,
+        };
+        let all_nodes = segments
+            .as_array()
+            .is_some_and(|a| a.iter().all(|s| s["type"] == "node"));
+        let (action, params) = if all_nodes {
+            (
+                "send_group_forward_msg",
+                json!({"group_id": 1, "messages": segments}),
+            )
+        } else {
+            (
+                "send_group_msg",
+                json!({"group_id": 1, "message": segments}),
+            )
+        };
+        if let Err(e) = expect_typed(action, &params) {
+            panic!("{e}");
+        }
+        checked += 1;
+    }
+    // music, custom music, and three forward-node examples.
+    assert_eq!(checked, 5);
+}
+
 /// A sample value for a documented type; `strings` spells numbers and
 /// booleans as strings (the way Koishi and some HTTP clients send them).
 fn sample(ty: &str, strings: bool) -> Value {
