@@ -238,6 +238,8 @@ fn unknown_actions_pass_untyped() {
     );
     assert_eq!(parse("some_future_action", &json!([1, 2])), Ok(None));
     assert_eq!(validate("some_future_action", &json!("x")), Ok(()));
+    assert!(!is_known("some_future_action"));
+    assert!(is_known("send_msg_async") && is_known(".handle_quick_operation"));
 }
 
 #[test]
