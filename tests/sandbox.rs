@@ -1560,3 +1560,138 @@ fn injection_routes_produce_complete_events() {
         .unwrap_err()
         .contains("unknown message 999999"));
 }
+
+#[test]
+fn every_listed_action_is_served_and_bad_params_never_panic() {
+    use onebot_gateway::upstream::sandbox::actions::ACTIONS;
+    let w = World::new();
+    // The documents' actions (OneBot v11, go-cqhttp, NapCat) are all listed.
+    for name in [
+        "send_private_msg",
+        "send_group_msg",
+        "send_msg",
+        "delete_msg",
+        "get_msg",
+        "get_forward_msg",
+        "send_like",
+        "set_group_kick",
+        "set_group_ban",
+        "set_group_anonymous_ban",
+        "set_group_whole_ban",
+        "set_group_admin",
+        "set_group_anonymous",
+        "set_group_card",
+        "set_group_name",
+        "set_group_leave",
+        "set_group_special_title",
+        "set_friend_add_request",
+        "set_group_add_request",
+        "get_login_info",
+        "get_stranger_info",
+        "get_friend_list",
+        "get_group_info",
+        "get_group_list",
+        "get_group_member_info",
+        "get_group_member_list",
+        "get_group_honor_info",
+        "get_cookies",
+        "get_csrf_token",
+        "get_credentials",
+        "get_record",
+        "get_image",
+        "can_send_image",
+        "can_send_record",
+        "get_status",
+        "get_version_info",
+        "set_restart",
+        "clean_cache",
+        ".handle_quick_operation",
+        "set_group_portrait",
+        "send_group_forward_msg",
+        ".get_word_slices",
+        "ocr_image",
+        "get_group_system_msg",
+        "get_group_file_system_info",
+        "get_group_root_files",
+        "get_group_files_by_folder",
+        "get_group_file_url",
+        "upload_group_file",
+        "get_group_at_all_remain",
+        "download_file",
+        "get_group_msg_history",
+        "get_online_clients",
+        "check_url_safely",
+        "_get_vip_info",
+        "_send_group_notice",
+        "delete_friend",
+        "qidian_get_account_info",
+        "reload_event_filter",
+        "set_essence_msg",
+        "delete_essence_msg",
+        "get_essence_msg_list",
+        "get_robot_uin_range",
+        "get_friends_with_category",
+        "fetch_emoji_like",
+        "get_recent_contact",
+        "fetch_custom_face",
+        "create_collection",
+        "get_collection_list",
+        "get_profile_like",
+        "set_group_head",
+        "set_self_longnick",
+        "set_online_status",
+        "set_self_profile",
+        "ArkSharePeer",
+        "ArkShareGroupEx",
+        "mark_group_msg_as_read",
+        "mark_private_msg_as_read",
+        "translate_en2zh",
+        "get_group_file_count",
+        "get_group_file_list",
+        "set_group_file_folder",
+        "del_group_file",
+        "del_group_file_folder",
+        "group_poke",
+        "send_private_forward_msg",
+        "friend_poke",
+        "send_poke",
+        "set_msg_emoji_like",
+        "create_group_file_folder",
+        "_get_group_notice",
+    ] {
+        assert!(ACTIONS.contains(&name), "{name} is not listed");
+    }
+    let junk = [
+        Value::Null,
+        json!({}),
+        json!([1, 2]),
+        json!({"group_id": "x", "user_id": [], "message_id": {}, "message": 3, "flag": 5, "file": null}),
+        json!({"group_id": -1, "user_id": i64::MAX, "message_id": i64::MIN, "count": -3, "times": 0}),
+    ];
+    for name in ACTIONS {
+        for params in &junk {
+            let a = w.call(name, params.clone());
+            assert!(
+                !a.message.contains("unsupported"),
+                "{name} is listed but not served"
+            );
+            if a.status == "failed" {
+                assert!(
+                    [1400, 1403, 1404].contains(&a.retcode),
+                    "{name} {params}: {a:?}"
+                );
+                assert!(!a.message.is_empty(), "{name} {params}: a failure says why");
+            }
+        }
+    }
+}
+
+#[test]
+fn call_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let w = World::new();
+    let params = json!({});
+    let fut = w.sb.call(10000, "get_status", &params);
+    assert_send(&fut);
+    assert!(futures::executor::block_on(fut).is_ok());
+}

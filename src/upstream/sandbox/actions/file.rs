@@ -146,7 +146,7 @@ pub fn store_file(
         rusqlite::params![ctx.self_id, g],
         |r| r.get(0),
     )?;
-    if count >= FILE_LIMIT || used + size > TOTAL_SPACE {
+    if count >= FILE_LIMIT || used.saturating_add(size) > TOTAL_SPACE {
         return Err(Fail::forbidden(format!(
             "group {g} has no room for another {size} bytes"
         )));
