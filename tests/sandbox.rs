@@ -1496,7 +1496,7 @@ fn injection_routes_produce_complete_events() {
         None,
     )
     .unwrap();
-    let list = h["messages"].as_array().unwrap();
+    let list = h.as_array().unwrap();
     assert_eq!(list.len(), 3);
     assert_eq!(list[2]["message_id"], anon["message_id"]);
     assert!(list[0]["message_id"].as_i64() < list[1]["message_id"].as_i64());
@@ -1508,9 +1508,9 @@ fn injection_routes_produce_complete_events() {
         None,
     )
     .unwrap();
-    assert_eq!(first["messages"][0]["recalled"], true);
+    assert_eq!(first[0]["recalled"], true);
     assert_eq!(
-        first["messages"][1]["user_id"], 10000,
+        first[1]["user_id"], 10000,
         "the bot's reply is in the history"
     );
     let dm = cli::call(
@@ -1521,7 +1521,7 @@ fn injection_routes_produce_complete_events() {
         None,
     )
     .unwrap();
-    assert_eq!(dm["messages"][0]["raw_message"], "dm");
+    assert_eq!(dm[0]["raw_message"], "dm");
     let e = cli::call(
         &server.url,
         "GET",

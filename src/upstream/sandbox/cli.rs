@@ -369,7 +369,7 @@ pub fn run(cmd: SandboxCommand, url: &str, token: Option<&str>) -> Result<(), St
             if json {
                 println!("{data}");
             } else {
-                for m in data["messages"].as_array().into_iter().flatten() {
+                for m in data.as_array().into_iter().flatten() {
                     println!("{}", message_line(m));
                 }
             }

@@ -432,22 +432,21 @@ async fn messages(
             let group = p.opt_i64("group_id")?;
             let user = p.opt_i64("user_id")?;
             let rows = match (group, user) {
-                (Some(g), Some(u)) => ctx.messages_where(
+                (Some(g), Some(u)) => ctx.messages_page(
                     "message_type='group' AND peer_id=? AND user_id=?",
                     &[&g, &u],
+                    limit,
                 )?,
                 (Some(g), None) => {
-                    ctx.messages_where("message_type='group' AND peer_id=?", &[&g])?
+                    ctx.messages_page("message_type='group' AND peer_id=?", &[&g], limit)?
                 }
                 (None, Some(u)) => {
-                    ctx.messages_where("message_type='private' AND peer_id=?", &[&u])?
+                    ctx.messages_page("message_type='private' AND peer_id=?", &[&u], limit)?
                 }
-                (None, None) => ctx.messages_where("1=1", &[])?,
+                (None, None) => ctx.messages_page("1=1", &[], limit)?,
             };
-            let skip = rows.len().saturating_sub(limit as usize);
             let list: Vec<Value> = rows
                 .into_iter()
-                .skip(skip)
                 .map(|m| {
                     let mut v = json!({
                         "message_id": m.message_id, "time": m.time, "message_type": m.message_type,
@@ -462,7 +461,7 @@ async fn messages(
                     v
                 })
                 .collect();
-            Ok(json!({"messages": list}))
+            Ok(Value::Array(list))
         })
     });
     answer(result)

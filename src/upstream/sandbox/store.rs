@@ -693,6 +693,27 @@ impl<'a> Ctx<'a> {
         Ok(rows)
     }
 
+    /// The newest `limit` messages matching `cond`, oldest first.
+    pub fn messages_page(
+        &self,
+        cond: &str,
+        args: &[&dyn rusqlite::ToSql],
+        limit: i64,
+    ) -> Out<Vec<MsgRow>> {
+        let sql = format!(
+            "SELECT * FROM (SELECT {MSG_COLUMNS} FROM messages WHERE self_id=? AND {cond}
+             ORDER BY message_id DESC LIMIT ?) ORDER BY message_id"
+        );
+        let mut stmt = self.db.prepare(&sql)?;
+        let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.self_id];
+        all.extend_from_slice(args);
+        all.push(&limit);
+        let rows = stmt
+            .query_map(all.as_slice(), msg_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Stores a message, returning it with its new id.
     pub fn insert_message(&self, mut m: MsgRow) -> Out<MsgRow> {
         m.message_id = self.next("message_id")?;

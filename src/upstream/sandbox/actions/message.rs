@@ -600,13 +600,13 @@ pub fn history(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
     let seq = p.opt_i64("message_seq")?.filter(|s| *s > 0);
     let reverse = p.bool_or("reverseOrder", false)? || p.bool_or("reverse_order", false)?;
     let before = seq.unwrap_or(i64::MAX);
-    let mut stmt_rows = ctx.messages_where(
-        "message_type=? AND peer_id=? AND recalled=0 AND message_id<=?",
-        &[&kind, &peer, &before],
-    )?;
-    let start = stmt_rows.len().saturating_sub(count as usize);
-    let mut page: Vec<Value> = stmt_rows
-        .drain(start..)
+    let mut page: Vec<Value> = ctx
+        .messages_page(
+            "message_type=? AND peer_id=? AND recalled=0 AND message_id<=?",
+            &[&kind, &peer, &before],
+            count,
+        )?
+        .into_iter()
         .map(|m| m.to_json(ctx.self_id))
         .collect();
     if reverse {
