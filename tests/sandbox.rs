@@ -302,7 +302,7 @@ fn sending_stores_publishes_message_sent_and_get_msg_reads_back() {
         "send_group_msg",
         json!({"group_id": 100, "message": [{"data": {}}]}),
     )
-    .failed(1400, "`type`");
+    .failed(1400, "type");
     w.call("send_group_msg", json!({"group_id": 100, "message": 5}))
         .failed(1400, "`message`");
     w.call(
@@ -506,7 +506,7 @@ fn recall_essence_emoji_and_pokes_produce_their_notices() {
     assert_eq!(none["emojiLikesList"], json!([]));
     w.call(
         "fetch_emoji_like",
-        json!({"message_id": 9999, "emojiId": "76"}),
+        json!({"message_id": 9999, "emojiId": "76", "emojiType": "1"}),
     )
     .failed(1404, "unknown message 9999");
 
@@ -838,12 +838,12 @@ fn group_files_and_folders_add_up() {
 
     w.call(
         "upload_group_file",
-        json!({"group_id": 100, "file": "/no/such/file.bin"}),
+        json!({"group_id": 100, "file": "/no/such/file.bin", "name": "file.bin"}),
     )
     .failed(1400, "`file`");
     w.call(
         "upload_group_file",
-        json!({"group_id": 100, "file": "base64://eA==", "folder": "/nope"}),
+        json!({"group_id": 100, "file": "base64://eA==", "name": "x", "folder": "/nope"}),
     )
     .failed(1404, "unknown folder /nope");
     w.call(
@@ -977,8 +977,11 @@ fn profile_status_and_counters() {
         json!({"nick": "renamed bot", "longNick": "x", "sex": "female"}),
     );
     assert_eq!(w.ok("get_login_info", json!({}))["nickname"], "renamed bot");
-    w.call("set_self_profile", json!({"sex": "robot"}))
-        .failed(1400, "`sex`");
+    w.call(
+        "set_self_profile",
+        json!({"nick": "x", "longNick": "y", "sex": "robot"}),
+    )
+    .failed(1400, "`sex`");
     w.ok(
         "set_online_status",
         json!({"status": 50, "extStatus": 0, "batteryStatus": 80}),
