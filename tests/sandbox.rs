@@ -1255,6 +1255,16 @@ fn broken_stores_and_worlds_are_clear_errors() {
     .err()
     .expect("an unopenable path is refused");
     assert!(err.to_string().contains("no/such/dir"), "{err}");
+    let err = Sandbox::open(
+        &SandboxConfig {
+            store: String::new(),
+            world: None,
+        },
+        Arc::new(Recorder::default()),
+    )
+    .err()
+    .expect("an empty path is refused");
+    assert!(err.to_string().contains(":memory:"), "{err}");
 
     let world = dir.path().join("w.toml");
     std::fs::write(&world, "[[bots]]\nself_id = 1\n").unwrap();

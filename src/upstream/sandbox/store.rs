@@ -104,12 +104,21 @@ CREATE TABLE IF NOT EXISTS reads(
 /// # Errors
 /// A message naming the cause (not a database, read-only, schema too new).
 pub fn open(path: &str, world: &World) -> Result<Connection, String> {
+    if path.trim().is_empty() {
+        return Err("the store path is empty (use \":memory:\" for a throwaway store)".into());
+    }
     let conn = if path == ":memory:" {
         Connection::open_in_memory()
     } else {
         Connection::open(path)
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| {
+        let mut reason = e.to_string();
+        if reason.contains("unable to open") {
+            reason.push_str(" (does its directory exist, and may this user write there?)");
+        }
+        reason
+    })?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| e.to_string())?;
     if path != ":memory:" {
