@@ -1498,6 +1498,19 @@ fn injection_routes_produce_complete_events() {
     assert_eq!((status, v["status"].as_str()), (400, Some("failed")));
     let e = cli::call(&server.url, "POST", "/sandbox/55/say", None, Some("{}")).unwrap_err();
     assert!(e.contains("unknown bot 55"), "{e}");
+    let (status, text) = cli::http(
+        &server.url,
+        "POST",
+        "/sandbox/10000/dance",
+        None,
+        Some("{}"),
+    )
+    .unwrap();
+    assert_eq!(status, 404);
+    assert!(text.contains("unknown sandbox route"), "{text}");
+    let (status, text) = cli::http(&server.url, "GET", "/sandbox/10000/say", None, None).unwrap();
+    assert_eq!(status, 405);
+    assert!(text.contains("\"status\":\"failed\""), "{text}");
     let e = post("event", json!({"notice_type": "x"})).unwrap_err();
     assert!(e.contains("post_type"), "{e}");
 

@@ -40,7 +40,22 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/{self_id}/emoji_like", op(emoji_like))
         .route("/{self_id}/event", post(raw_event))
         .route("/{self_id}/messages", get(messages))
+        .method_not_allowed_fallback(wrong_method)
+        .fallback(unknown_route)
         .with_state(sandbox)
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let mut r = answer(Err(Fail::invalid(format!(
+        "{method} is not allowed on {}: the sandbox routes take POST (GET for messages)",
+        uri.path()
+    ))));
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> Response {
+    answer(Err(Fail::unknown("sandbox route", uri.path())))
 }
 
 type Op = fn(&mut Ctx<'_>, &P<'_>) -> Out;
