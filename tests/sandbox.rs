@@ -297,6 +297,8 @@ fn sending_stores_publishes_message_sent_and_get_msg_reads_back() {
         .failed(1404, "unknown group 555");
     w.call("send_group_msg", json!({"group_id": 100}))
         .failed(1400, "`message`");
+    w.call("send_group_msg", json!({"group_id": 100, "message": ""}))
+        .failed(1400, "empty");
     w.call("send_group_msg", json!({"group_id": 100, "message": []}))
         .failed(1400, "empty");
     w.call(

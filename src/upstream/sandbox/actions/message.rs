@@ -73,7 +73,14 @@ pub fn message_value(value: &Value, field: &str, auto_escape: bool) -> Out<Vec<V
         }
         out.push(json!({"type": kind, "data": data}));
     }
-    if out.is_empty() {
+    let blank = out.iter().all(|s| {
+        s["type"] == "text"
+            && s["data"]
+                .get("text")
+                .and_then(seg_str)
+                .is_some_and(|t| t.is_empty())
+    });
+    if blank {
         return Err(Fail::bad(field, "the message is empty"));
     }
     Ok(out)
