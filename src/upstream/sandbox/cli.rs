@@ -567,6 +567,48 @@ mod tests {
         assert_eq!(message_line(&m), "#8 [private 20002] bot(10000): yo");
     }
 
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        token: Option<String>,
+        #[command(subcommand)]
+        cmd: SandboxCommand,
+    }
+
+    #[test]
+    fn commands_are_well_formed_and_parse() {
+        use clap::{CommandFactory, Parser};
+        Wrapper::command().debug_assert();
+        let w =
+            Wrapper::try_parse_from(["x", "--token", "t", "poke", "--user", "5", "--group", "100"])
+                .unwrap();
+        assert!(matches!(
+            w.cmd,
+            SandboxCommand::Poke {
+                user: 5,
+                group: Some(100),
+                target: None,
+                ..
+            }
+        ));
+        let w = Wrapper::try_parse_from(["x", "messages", "--bot", "12345", "--json"]).unwrap();
+        assert!(matches!(
+            w.cmd,
+            SandboxCommand::Messages {
+                bot: BotArg { bot: 12345 },
+                json: true,
+                limit: 20,
+                ..
+            }
+        ));
+        assert!(
+            Wrapper::try_parse_from(["x", "say", "hello"]).is_err(),
+            "--user is required"
+        );
+    }
+
     #[test]
     fn only_http_urls() {
         assert!(http("https://x", "GET", "/", None, None)
