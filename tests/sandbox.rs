@@ -994,6 +994,11 @@ fn profile_status_and_counters() {
         json!({"status": 12, "extStatus": 0, "batteryStatus": 80}),
     )
     .failed(1400, "`status`");
+    w.call(
+        "set_online_status",
+        json!({"status": 10, "extStatus": "busy", "batteryStatus": 80}),
+    )
+    .failed(1400, "`extStatus`");
 
     w.ok("send_group_msg", json!({"group_id": 100, "message": "a"}));
     w.ok(

@@ -127,6 +127,16 @@ impl<'a> P<'a> {
         Err(Fail::bad(fields[0], format!("missing; {INT}")))
     }
 
+    /// The first present of several alternative integer fields.
+    pub fn opt_i64_any(&self, fields: &[&str]) -> Out<Option<i64>> {
+        for f in fields {
+            if let Some(v) = self.opt_i64(f)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
     /// An integer with a default.
     pub fn i64_or(&self, field: &str, default: i64) -> Out<i64> {
         Ok(self.opt_i64(field)?.unwrap_or(default))

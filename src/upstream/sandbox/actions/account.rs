@@ -132,9 +132,9 @@ pub fn set_online_status(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
             "expected one of 10, 30, 40, 50, 60, 70",
         ));
     }
-    let ext = p.i64_any(&["ext_status", "extStatus"]).unwrap_or(0);
+    let ext = p.opt_i64_any(&["extStatus", "ext_status"])?.unwrap_or(0);
     let battery = p
-        .i64_any(&["battery_status", "batteryStatus"])
+        .opt_i64_any(&["batteryStatus", "battery_status"])?
         .unwrap_or(100);
     if !(0..=100).contains(&battery) {
         return Err(Fail::bad("batteryStatus", "expected 0 to 100"));
