@@ -1775,3 +1775,85 @@ fn cq_strings_work_like_segment_arrays() {
     );
     assert_eq!(p["raw_message"], "a&amp;b &#91;CQ:x&#93;");
 }
+
+#[test]
+fn the_other_side_can_promote_mute_and_block() {
+    let w = World::new();
+    // Group 101 is owned by 20002; the bot is a plain member.
+    w.call("set_group_ban", json!({"group_id": 101, "user_id": 20005}))
+        .failed(1403, "admin");
+    http_roundtrip(&w.sb, "admin", json!({"group_id": 101, "user_id": 10000}));
+    let ev = w.events();
+    assert_eq!(notices(&ev, "group_admin")[0]["user_id"], 10000);
+    w.ok(
+        "set_group_ban",
+        json!({"group_id": 101, "user_id": 20005, "duration": 60}),
+    );
+    assert_eq!(notices(&w.events(), "group_ban")[0]["operator_id"], 10000);
+
+    http_roundtrip(
+        &w.sb,
+        "ban",
+        json!({"group_id": 101, "user_id": 10000, "duration": 120}),
+    );
+    let ev = w.events();
+    let b = notices(&ev, "group_ban");
+    assert_eq!(
+        (
+            b[0]["user_id"].as_i64(),
+            b[0]["operator_id"].as_i64(),
+            b[0]["duration"].as_i64()
+        ),
+        (Some(10000), Some(20002), Some(120))
+    );
+    w.call(
+        "send_group_msg",
+        json!({"group_id": 101, "message": "let me talk"}),
+    )
+    .failed(1403, "muted");
+    http_roundtrip(
+        &w.sb,
+        "ban",
+        json!({"group_id": 101, "user_id": 10000, "duration": 0}),
+    );
+    w.ok(
+        "send_group_msg",
+        json!({"group_id": 101, "message": "free again"}),
+    );
+    // An admin cannot mute the owner; the bot's own group has no one above it.
+    let e = http_roundtrip_failure(
+        &w.sb,
+        "ban",
+        json!({"group_id": 101, "user_id": 20002, "operator_id": 20001}),
+    );
+    assert!(e.starts_with("HTTP 403"), "{e}");
+    let e = http_roundtrip_failure(&w.sb, "admin", json!({"group_id": 100, "user_id": 20002}));
+    assert!(e.contains("the bot owns group 100"), "{e}");
+
+    // Anonymous chat switched off; a kicked-and-blocked user cannot come back.
+    w.ok(
+        "set_group_anonymous",
+        json!({"group_id": 100, "enable": false}),
+    );
+    let e = http_roundtrip_failure(
+        &w.sb,
+        "say",
+        json!({"group_id": 100, "user_id": 20003, "message": "boo", "anonymous": true}),
+    );
+    assert!(e.contains("anonymous chat is off"), "{e}");
+    w.ok(
+        "set_group_kick",
+        json!({"group_id": 100, "user_id": 20004, "reject_add_request": true}),
+    );
+    let e = http_roundtrip_failure(&w.sb, "join", json!({"group_id": 100, "user_id": 20004}));
+    assert!(
+        e.starts_with("HTTP 403") && e.contains("reject_add_request"),
+        "{e}"
+    );
+    let e = http_roundtrip_failure(
+        &w.sb,
+        "group_request",
+        json!({"group_id": 100, "user_id": 20004}),
+    );
+    assert!(e.contains("reject_add_request"), "{e}");
+}

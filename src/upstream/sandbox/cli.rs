@@ -156,6 +156,39 @@ pub enum SandboxCommand {
         #[arg(long)]
         operator: Option<i64>,
     },
+    /// A member (or the bot) is muted by the group owner or --operator (--duration 0 lifts it).
+    Ban {
+        /// The bot.
+        #[command(flatten)]
+        bot: BotArg,
+        /// The group.
+        #[arg(long)]
+        group: i64,
+        /// Who is muted (may be the bot).
+        #[arg(long)]
+        user: i64,
+        /// Seconds (0 lifts the mute).
+        #[arg(long, default_value_t = 1800)]
+        duration: i64,
+        /// Who mutes (default: the group owner).
+        #[arg(long)]
+        operator: Option<i64>,
+    },
+    /// The group owner makes a member (or the bot) an admin, or with --unset a member again.
+    Admin {
+        /// The bot.
+        #[command(flatten)]
+        bot: BotArg,
+        /// The group.
+        #[arg(long)]
+        group: i64,
+        /// The member.
+        #[arg(long)]
+        user: i64,
+        /// Take the admin role away.
+        #[arg(long)]
+        unset: bool,
+    },
     /// Someone asks to be the bot's friend.
     FriendRequest {
         /// The bot.
@@ -327,6 +360,27 @@ pub fn run(cmd: SandboxCommand, url: &str, token: Option<&str>) -> Result<(), St
             bot,
             "leave",
             json!({"group_id": group, "user_id": user, "operator_id": opt(operator)}),
+        ),
+        C::Ban {
+            bot,
+            group,
+            user,
+            duration,
+            operator,
+        } => (
+            bot,
+            "ban",
+            json!({"group_id": group, "user_id": user, "duration": duration, "operator_id": opt(operator)}),
+        ),
+        C::Admin {
+            bot,
+            group,
+            user,
+            unset,
+        } => (
+            bot,
+            "admin",
+            json!({"group_id": group, "user_id": user, "enable": !unset}),
         ),
         C::FriendRequest { bot, user, comment } => (
             bot,

@@ -36,6 +36,8 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/{self_id}/leave", op(leave))
         .route("/{self_id}/friend_request", op(friend_request))
         .route("/{self_id}/group_request", op(group_request))
+        .route("/{self_id}/ban", op(ban))
+        .route("/{self_id}/admin", op(admin))
         .route("/{self_id}/like", op(like))
         .route("/{self_id}/emoji_like", op(emoji_like))
         .route("/{self_id}/event", post(raw_event))
@@ -326,6 +328,67 @@ fn leave(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
         )));
     }
     group::remove_member(ctx, g, u, operator)?;
+    Ok(json!({}))
+}
+
+/// The owner of a group (someone with every right), when it is not the bot.
+fn human_owner(ctx: &Ctx<'_>, g: i64) -> Out<i64> {
+    match owner_or_bot(ctx, g)? {
+        o if o == ctx.self_id => Err(Fail::forbidden(format!(
+            "the bot owns group {g}: make it act through its actions"
+        ))),
+        o => Ok(o),
+    }
+}
+
+fn ban(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let g = p.i64("group_id")?;
+    let u = p.i64("user_id")?;
+    let duration = p.i64_or("duration", 30 * 60)?;
+    if !(0..=30 * 24 * 3600).contains(&duration) {
+        return Err(Fail::bad("duration", "expected 0 to 2592000 seconds"));
+    }
+    ctx.group(g)?;
+    let operator = match p.opt_i64("operator_id")? {
+        Some(o) => o,
+        None => human_owner(ctx, g)?,
+    };
+    not_bot(ctx, operator)
+        .map_err(|_| Fail::bad("operator_id", "this is the bot itself; use set_group_ban"))?;
+    let target = ctx.member_req(g, u)?;
+    let op = ctx.member_req(g, operator)?;
+    if op.role < Role::Admin || op.role <= target.role {
+        return Err(Fail::forbidden(format!(
+            "{operator} ({}) cannot mute {u} ({}) in group {g}",
+            op.role.as_str(),
+            target.role.as_str()
+        )));
+    }
+    group::ban_member(ctx, g, u, u, duration, operator)?;
+    Ok(json!({}))
+}
+
+fn admin(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let g = p.i64("group_id")?;
+    let u = p.i64("user_id")?;
+    let enable = p.bool_or("enable", true)?;
+    ctx.group(g)?;
+    let owner = human_owner(ctx, g)?;
+    let target = ctx.member_req(g, u)?;
+    if u == owner {
+        return Err(Fail::forbidden(format!("{u} is the owner of group {g}")));
+    }
+    let new = if enable { Role::Admin } else { Role::Member };
+    if target.role != new {
+        ctx.db.execute(
+            "UPDATE members SET role=?4 WHERE self_id=?1 AND group_id=?2 AND user_id=?3",
+            rusqlite::params![ctx.self_id, g, u, new.as_str()],
+        )?;
+        ctx.notice(
+            "group_admin",
+            json!({"sub_type": if enable {"set"} else {"unset"}, "group_id": g, "user_id": u}),
+        );
+    }
     Ok(json!({}))
 }
 
