@@ -1251,6 +1251,41 @@ fn broken_stores_and_worlds_are_clear_errors() {
         "{text}"
     );
 
+    // A real store whose pages were overwritten after it was written.
+    let damaged = dir.path().join("damaged.db");
+    {
+        let w = World::with(&SandboxConfig {
+            store: damaged.display().to_string(),
+            world: None,
+        });
+        for i in 0..50 {
+            w.ok(
+                "send_group_msg",
+                json!({"group_id": 100, "message": format!("filler {i}")}),
+            );
+        }
+    }
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    assert!(bytes.len() > 3 * 4096, "the store has several pages");
+    for b in &mut bytes[4096..3 * 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(&damaged, bytes).unwrap();
+    let err = Sandbox::open(
+        &SandboxConfig {
+            store: damaged.display().to_string(),
+            world: None,
+        },
+        Arc::new(Recorder::default()),
+    )
+    .err()
+    .expect("a damaged store is refused");
+    assert!(err.to_string().contains("damaged.db"), "{err}");
+    assert!(
+        err.to_string().contains("malformed") || err.to_string().contains("damaged"),
+        "{err}"
+    );
+
     let missing_dir = dir.path().join("no/such/dir/s.db");
     let err = Sandbox::open(
         &SandboxConfig {
