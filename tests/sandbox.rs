@@ -1157,6 +1157,7 @@ fn state_survives_a_restart() {
     let config = SandboxConfig {
         store: path.display().to_string(),
         world: None,
+        ..Default::default()
     };
     let (msg, said, folder) = {
         let w = World::with(&config);
@@ -1239,6 +1240,7 @@ fn broken_stores_and_worlds_are_clear_errors() {
         &SandboxConfig {
             store: bad.display().to_string(),
             world: None,
+            ..Default::default()
         },
         Arc::new(Recorder::default()),
     )
@@ -1257,6 +1259,7 @@ fn broken_stores_and_worlds_are_clear_errors() {
         let w = World::with(&SandboxConfig {
             store: damaged.display().to_string(),
             world: None,
+            ..Default::default()
         });
         for i in 0..50 {
             w.ok(
@@ -1275,6 +1278,7 @@ fn broken_stores_and_worlds_are_clear_errors() {
         &SandboxConfig {
             store: damaged.display().to_string(),
             world: None,
+            ..Default::default()
         },
         Arc::new(Recorder::default()),
     )
@@ -1291,6 +1295,7 @@ fn broken_stores_and_worlds_are_clear_errors() {
         &SandboxConfig {
             store: missing_dir.display().to_string(),
             world: None,
+            ..Default::default()
         },
         Arc::new(Recorder::default()),
     )
@@ -1301,6 +1306,7 @@ fn broken_stores_and_worlds_are_clear_errors() {
         &SandboxConfig {
             store: String::new(),
             world: None,
+            ..Default::default()
         },
         Arc::new(Recorder::default()),
     )
@@ -1314,6 +1320,7 @@ fn broken_stores_and_worlds_are_clear_errors() {
         &SandboxConfig {
             store: ":memory:".into(),
             world: Some(world),
+            ..Default::default()
         },
         Arc::new(Recorder::default()),
     )
@@ -1328,6 +1335,7 @@ fn the_example_world_file_is_served() {
     let config = SandboxConfig {
         store: ":memory:".into(),
         world: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/world.toml").into()),
+        ..Default::default()
     };
     let w = World::with(&config);
     assert_eq!(w.sb.self_ids(), vec![12345, 12346]);
@@ -1891,4 +1899,46 @@ fn the_other_side_can_promote_mute_and_block() {
         json!({"group_id": 100, "user_id": 20004}),
     );
     assert!(e.contains("reject_add_request"), "{e}");
+}
+
+#[test]
+fn the_built_in_bot_can_be_renamed_from_the_config() {
+    let w = World::with(&SandboxConfig {
+        self_id: Some(424242),
+        nickname: Some("mybot".into()),
+        ..Default::default()
+    });
+    assert_eq!(w.sb.self_ids(), vec![424242]);
+    let me = w.call_as(424242, "get_login_info", json!({})).ok();
+    assert_eq!(me, json!({"user_id": 424242, "nickname": "mybot"}));
+    let role = w
+        .call_as(
+            424242,
+            "get_group_member_info",
+            json!({"group_id": 100, "user_id": 424242}),
+        )
+        .ok();
+    assert_eq!(role["role"], "owner");
+    // A world file names its own bots; an id that is already a person is refused.
+    let err = Sandbox::open(
+        &SandboxConfig {
+            world: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/world.toml").into()),
+            self_id: Some(1),
+            ..Default::default()
+        },
+        Arc::new(Recorder::default()),
+    )
+    .err()
+    .expect("self_id with a world file is refused");
+    assert!(err.to_string().contains("world file"), "{err}");
+    let err = Sandbox::open(
+        &SandboxConfig {
+            self_id: Some(20001),
+            ..Default::default()
+        },
+        Arc::new(Recorder::default()),
+    )
+    .err()
+    .expect("a bot id that is a person is refused");
+    assert!(err.to_string().contains("20001"), "{err}");
 }

@@ -33,6 +33,12 @@ pub struct SandboxConfig {
     /// Optional world file (TOML or JSON) describing bots, friends and groups.
     /// It seeds the bots the store does not have yet; see docs/SANDBOX.md.
     pub world: Option<std::path::PathBuf>,
+    /// The built-in world's bot id (instead of 10000); only without `world`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_id: Option<i64>,
+    /// The built-in world's bot nickname (instead of "sandbox"); only without `world`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -40,6 +46,8 @@ impl Default for SandboxConfig {
         Self {
             store: String::from(":memory:"),
             world: None,
+            self_id: None,
+            nickname: None,
         }
     }
 }
@@ -83,11 +91,34 @@ impl Sandbox {
         events: Arc<dyn EventSink>,
     ) -> Result<Arc<Self>, SandboxError> {
         let world = match &config.world {
-            Some(path) => world::World::load(path).map_err(|reason| SandboxError::World {
-                path: path.display().to_string(),
-                reason,
-            })?,
-            None => world::World::default_world(),
+            Some(path) => {
+                let error = |reason: String| SandboxError::World {
+                    path: path.display().to_string(),
+                    reason,
+                };
+                if config.self_id.is_some() || config.nickname.is_some() {
+                    return Err(error(
+                        "`self_id`/`nickname` in [sandbox] only rename the built-in world's bot; \
+                         set them in the world file instead"
+                            .into(),
+                    ));
+                }
+                world::World::load(path).map_err(error)?
+            }
+            None => {
+                let mut w = world::World::default_world();
+                if let Some(id) = config.self_id {
+                    w.bots[0].self_id = id;
+                }
+                if let Some(nick) = &config.nickname {
+                    w.bots[0].nickname = nick.clone();
+                }
+                w.validate().map_err(|reason| SandboxError::World {
+                    path: String::from("(built-in)"),
+                    reason,
+                })?;
+                w
+            }
         };
         let store_err = |reason: String| SandboxError::Store {
             path: config.store.clone(),
