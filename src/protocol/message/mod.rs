@@ -246,6 +246,23 @@ pub fn segment_from_value(value: &Value) -> Result<Segment, SegmentError> {
 /// `message[1].type` for a segment without `type`. An empty message (`""`,
 /// `[]`) is an error too: no implementation can send it.
 pub fn validate_message(message: &Value) -> Result<(), MessageError> {
+    validate_message_with(message, false)
+}
+
+/// [`validate_message`] for a send action that may carry `auto_escape`: with
+/// `auto_escape` true a string message is plain text, not CQ code, so only its
+/// emptiness is checked.
+///
+/// # Errors
+/// As [`validate_message`].
+pub fn validate_message_with(message: &Value, auto_escape: bool) -> Result<(), MessageError> {
+    if let (true, Value::String(s)) = (auto_escape, message) {
+        return if s.is_empty() {
+            Err(MessageError::whole("a non-empty message"))
+        } else {
+            Ok(())
+        };
+    }
     let msg = Message::from_value(message)?;
     if msg.0.is_empty() {
         return Err(MessageError::whole("a non-empty message"));
@@ -347,6 +364,16 @@ mod tests {
             assert_eq!(err.path(), path, "{v}");
             assert!(err.to_string().contains(path), "{err}");
         }
+    }
+
+    #[test]
+    fn auto_escape_strings_are_not_parsed() {
+        let v = json!("[CQ:at,qq=abc]");
+        assert!(validate_message(&v).is_err());
+        assert_eq!(validate_message_with(&v, true), Ok(()));
+        assert!(validate_message_with(&json!(""), true).is_err());
+        // Arrays are arrays whatever auto_escape says.
+        assert!(validate_message_with(&json!([{"type":"at","data":{}}]), true).is_err());
     }
 
     #[test]
