@@ -381,6 +381,9 @@ mod tests {
         for v in [
             json!("[CQ:face,id=178]看看我刚拍的照片[CQ:image,file=123.jpg]"),
             json!([{"data":{"text":"occaecat sunt nisi aute"},"type":"text"}]),
+            // NapCat's send_private_msg example: unknown types pass as they are.
+            json!([{"data":{"text":"occaecat cupidatat"},"type":"cupidatat ipsum"},
+                   {"data":{"text":"sint in"},"type":"quis ullamco ex consectetur"}]),
             json!([{"type":"at","data":{"qq":10086,"name":null}},{"type":"markdown","data":{"content":"#"}}]),
             json!({"type":"reply","data":{"id":123}}),
             json!([
