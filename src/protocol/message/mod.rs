@@ -167,6 +167,8 @@ const EXPECTED_MESSAGE: &str = "a CQ string, an array of segments or a segment o
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid `{}`: expected {expected}", self.path())]
 pub struct MessageError {
+    /// The param holding the message: `message`, or `messages` for forward nodes.
+    pub param: &'static str,
     /// The index of the bad segment; `None` when the message as a whole is wrong.
     pub index: Option<usize>,
     /// The field inside that segment (`type`, `data.qq`,
@@ -179,6 +181,7 @@ pub struct MessageError {
 impl MessageError {
     fn at(index: usize, e: SegmentError) -> Self {
         Self {
+            param: "message",
             index: Some(index),
             field: e.field,
             expected: e.expected,
@@ -187,6 +190,7 @@ impl MessageError {
 
     fn whole(expected: &str) -> Self {
         Self {
+            param: "message",
             index: None,
             field: String::new(),
             expected: expected.to_owned(),
@@ -195,10 +199,11 @@ impl MessageError {
 
     /// The full path of the bad field, e.g. `message[2].data.qq`, `message`.
     pub fn path(&self) -> String {
+        let param = self.param;
         match self.index {
-            None => String::from("message"),
-            Some(i) if self.field.is_empty() => format!("message[{i}]"),
-            Some(i) => format!("message[{i}].{}", self.field),
+            None => param.to_owned(),
+            Some(i) if self.field.is_empty() => format!("{param}[{i}]"),
+            Some(i) => format!("{param}[{i}].{}", self.field),
         }
     }
 }
@@ -268,6 +273,41 @@ pub fn validate_message_with(message: &Value, auto_escape: bool) -> Result<(), M
         return Err(MessageError::whole("a non-empty message"));
     }
     msg.typed().map(|_| ())
+}
+
+/// Validates the `messages` param of `send_group_forward_msg` /
+/// `send_private_forward_msg`: a non-empty array of valid `node` segments.
+///
+/// # Errors
+/// A [`MessageError`] whose path starts with `messages`, e.g.
+/// `messages[1].type` for a segment that is not a node.
+pub fn validate_forward_nodes(messages: &Value) -> Result<(), MessageError> {
+    let named = |e: MessageError| MessageError {
+        param: "messages",
+        ..e
+    };
+    match messages {
+        Value::Array(items) if !items.is_empty() => {}
+        _ => {
+            return Err(named(MessageError::whole(
+                "a non-empty array of `node` segments",
+            )))
+        }
+    }
+    let msg = Message::from_value(messages).map_err(named)?;
+    for (i, seg) in msg.0.iter().enumerate() {
+        if seg.kind != "node" {
+            return Err(named(MessageError::at(
+                i,
+                SegmentError {
+                    field: String::from("type"),
+                    expected: String::from("`node`"),
+                },
+            )));
+        }
+        seg.typed().map_err(|e| named(MessageError::at(i, e)))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -363,6 +403,34 @@ mod tests {
             let err = validate_message(&v).unwrap_err();
             assert_eq!(err.path(), path, "{v}");
             assert!(err.to_string().contains(path), "{err}");
+        }
+    }
+
+    #[test]
+    fn forward_nodes_are_checked_under_messages() {
+        let ok = json!([
+            {"type":"node","data":{"id":"123"}},
+            {"type":"node","data":{"name":"A","uin":"10086","content":"hi"}}
+        ]);
+        assert_eq!(validate_forward_nodes(&ok), Ok(()));
+        for (v, path) in [
+            (
+                json!([{"type":"text","data":{"text":"x"}}]),
+                "messages[0].type",
+            ),
+            (
+                json!([{"type":"node","data":{"id":"1"}},{"type":"node","data":{}}]),
+                "messages[1].data.id",
+            ),
+            (
+                json!([{"type":"node","data":{"content":[{"type":"at","data":{}}]}}]),
+                "messages[0].data.content[0].data.qq",
+            ),
+            (json!([{"data":{}}]), "messages[0].type"),
+            (json!([]), "messages"),
+            (json!("[CQ:node,id=1]"), "messages"),
+        ] {
+            assert_eq!(validate_forward_nodes(&v).unwrap_err().path(), path, "{v}");
         }
     }
 
