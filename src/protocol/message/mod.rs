@@ -100,6 +100,25 @@ impl Message {
         }
     }
 
+    /// Like [`Message::from_value`], moving the data out instead of copying it.
+    ///
+    /// # Errors
+    /// As [`Message::from_value`].
+    pub fn from_owned_value(value: Value) -> Result<Self, MessageError> {
+        match value {
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| segment_from_owned(v).map_err(|e| MessageError::at(i, e)))
+                .collect::<Result<_, _>>()
+                .map(Self),
+            Value::Object(_) => segment_from_owned(value)
+                .map(|s| Self(vec![s]))
+                .map_err(|e| MessageError::at(0, e)),
+            other => Self::from_value(&other),
+        }
+    }
+
     /// The segments.
     pub fn segments(&self) -> &[Segment] {
         &self.0
@@ -157,7 +176,7 @@ impl Serialize for Message {
 impl<'de> Deserialize<'de> for Message {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
-        Self::from_value(&value).map_err(serde::de::Error::custom)
+        Self::from_owned_value(value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -214,32 +233,56 @@ impl MessageError {
 /// A [`SegmentError`] for a non-object, a missing or non-string (or empty)
 /// `type`, or a `data` that is neither an object nor `null`.
 pub fn segment_from_value(value: &Value) -> Result<Segment, SegmentError> {
+    check_segment(value)?;
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let data = value.get("data").and_then(Value::as_object).cloned();
+    Ok(Segment::new(kind, data.unwrap_or_default()))
+}
+
+/// [`segment_from_value`] moving the data out instead of copying it.
+fn segment_from_owned(value: Value) -> Result<Segment, SegmentError> {
+    check_segment(&value)?;
+    let Value::Object(mut obj) = value else {
+        return Ok(Segment::default());
+    };
+    let kind = match obj.remove("type") {
+        Some(Value::String(s)) => s,
+        _ => String::new(),
+    };
+    let data = match obj.remove("data") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    Ok(Segment::new(kind, data))
+}
+
+/// The shape of a segment: an object, a non-empty string `type`, an object or null `data`.
+fn check_segment(value: &Value) -> Result<(), SegmentError> {
     let Some(obj) = value.as_object() else {
         return Err(SegmentError {
             field: String::new(),
             expected: String::from("a segment object `{type, data}`"),
         });
     };
-    let kind = match obj.get("type") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+    match obj.get("type") {
+        Some(Value::String(s)) if !s.is_empty() => {}
         _ => {
             return Err(SegmentError {
                 field: String::from("type"),
                 expected: String::from("a non-empty string (the segment type)"),
             })
         }
-    };
-    let data = match obj.get("data") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => {
-            return Err(SegmentError {
-                field: String::from("data"),
-                expected: String::from("an object"),
-            })
-        }
-    };
-    Ok(Segment::new(kind, data))
+    }
+    match obj.get("data") {
+        None | Some(Value::Null | Value::Object(_)) => Ok(()),
+        Some(_) => Err(SegmentError {
+            field: String::from("data"),
+            expected: String::from("an object"),
+        }),
+    }
 }
 
 /// Validates an action's `message` param: its shape, every segment's `type`
@@ -431,6 +474,24 @@ mod tests {
             (json!("[CQ:node,id=1]"), "messages"),
         ] {
             assert_eq!(validate_forward_nodes(&v).unwrap_err().path(), path, "{v}");
+        }
+    }
+
+    #[test]
+    fn owned_and_borrowed_reads_agree() {
+        for v in [
+            json!([{"type":"at","data":{"qq":1}},{"type":"shake","data":null},{"type":"x"}]),
+            json!({"type":"face","data":{"id":"1"}}),
+            json!("[CQ:face,id=1]hi"),
+            json!([{"type":"at","data":[]}]),
+            json!([{"type":""}]),
+            json!(3),
+        ] {
+            assert_eq!(
+                Message::from_owned_value(v.clone()),
+                Message::from_value(&v),
+                "{v}"
+            );
         }
     }
 
