@@ -2,7 +2,9 @@
 //! gateway started in-process on port 0, apps and upstreams played by
 //! tokio-tungstenite peers.
 
+mod cli;
 mod common;
+mod delivery;
 mod dispatcher;
 mod forward;
 mod reverse;
