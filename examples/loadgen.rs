@@ -14,6 +14,12 @@
 //! (fan-out, latency) or the client talking to the same upstream directly
 //! (action round trips). Every figure is the median of `--runs` runs, with
 //! min–max; gateway and raw runs alternate. See docs/PERFORMANCE.md.
+//!
+//! For profiling one side: `--only gateway|raw`, `--fanout-apps 100`,
+//! `--rtt-window 64`, `--idle-apps N`, `--gateway-bin PATH` (e.g. a script
+//! that runs the binary under valgrind). Everything listens on 127.0.0.1,
+//! port 0 or a port just found free, and every load is bounded in count and
+//! time.
 
 #[path = "loadgen/alloc.rs"]
 mod alloc;
