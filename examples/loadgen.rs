@@ -7,8 +7,8 @@
 //! target/release/examples/loadgen all --tiny     # a few apps, a few hundred events; no targets
 //! ```
 //!
-//! Scenarios (`all` runs each): `fanout`, `latency`, `rtt`, `alloc`, `idle`,
-//! `startup`. A scripted upstream (examples/loadgen/upstream.rs) is dialled
+//! Scenarios (`all` runs each): `fanout`, `latency`, `rtt`, `journal`,
+//! `alloc`, `idle`, `startup`. A scripted upstream (examples/loadgen/upstream.rs) is dialled
 //! by the gateway as `[[upstream]] type = "ws"`; apps are forward-WS clients.
 //! The raw baseline is a minimal tokio-tungstenite relay of the same upstream
 //! (fan-out, latency) or the client talking to the same upstream directly
@@ -56,6 +56,8 @@ enum Scenario {
     Latency,
     /// Action round trip with 1 and 64 in flight, gateway vs direct.
     Rtt,
+    /// Fan-out and latency again with the durable journal on (informative).
+    Journal,
     /// Bytes and allocations per event in the gateway's threads vs number of apps.
     Alloc,
     /// RSS per idle app connection (separate gateway process).
@@ -414,17 +416,28 @@ fn fanout_once(
     result
 }
 
-fn fanout(rt: &Runtime, plan: &Plan, rows: &mut Vec<Row>) -> Result<(), String> {
-    for &(n, k) in &plan.fanout {
+fn fanout(
+    rt: &Runtime,
+    runs: usize,
+    sizes: &[(usize, u64)],
+    opts: GatewayOptions,
+    rows: &mut Vec<Row>,
+) -> Result<(), String> {
+    let journal = if opts.journal { ", journal on" } else { "" };
+    for &(n, k) in sizes {
         let mut row = Row {
-            name: format!("Fan-out, deliveries/s, {n} apps ({k} events burst)"),
+            name: format!("Fan-out, deliveries/s, {n} apps ({k} events burst){journal}"),
             unit: Unit::PerSec,
             gateway: Sample::default(),
             raw: Sample::default(),
-            target: Target::RatioAtLeast(0.7),
+            target: if opts.journal {
+                Target::None
+            } else {
+                Target::RatioAtLeast(0.7)
+            },
         };
-        alternate(plan.runs, |kind| {
-            let (rate, _) = fanout_once(rt, kind, n, k, GatewayOptions::default(), false)?;
+        alternate(runs, |kind| {
+            let (rate, _) = fanout_once(rt, kind, n, k, opts, false)?;
             eprintln!(
                 "  fanout {n} apps {}: {}",
                 kind.name(),
@@ -441,26 +454,37 @@ fn fanout(rt: &Runtime, plan: &Plan, rows: &mut Vec<Row>) -> Result<(), String> 
     Ok(())
 }
 
-fn latency(rt: &Runtime, plan: &Plan, rows: &mut Vec<Row>) -> Result<(), String> {
+fn latency(
+    rt: &Runtime,
+    plan: &Plan,
+    runs: usize,
+    opts: GatewayOptions,
+    rows: &mut Vec<Row>,
+) -> Result<(), String> {
     let (n, k) = (plan.latency_apps, plan.latency_events);
     let warm = (k / 10) as usize;
+    let journal = if opts.journal { ", journal on" } else { "" };
     let mut p50 = Row {
-        name: format!("Event latency p50, 1000 events/s to {n} apps"),
+        name: format!("Event latency p50, 1000 events/s to {n} apps{journal}"),
         unit: Unit::Micros,
         gateway: Sample::default(),
         raw: Sample::default(),
         target: Target::None,
     };
     let mut p99 = Row {
-        name: format!("Event latency p99, 1000 events/s to {n} apps"),
+        name: format!("Event latency p99, 1000 events/s to {n} apps{journal}"),
         unit: Unit::Micros,
         gateway: Sample::default(),
         raw: Sample::default(),
-        target: Target::AtMost(2000.0),
+        target: if opts.journal {
+            Target::None
+        } else {
+            Target::AtMost(2000.0)
+        },
     };
-    alternate(plan.runs, |kind| {
+    alternate(runs, |kind| {
         let up = Upstream::start();
-        let server = Server::start(kind, &up, GatewayOptions::default())?;
+        let server = Server::start(kind, &up, opts)?;
         let result = rt.block_on(async {
             let clients = apps::connect_many(&server.url, n, 100, APP_READ_BUFFER).await?;
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -597,7 +621,10 @@ fn alloc_scenario(rt: &Runtime, plan: &Plan, notes: &mut Vec<String>) -> Result<
     notes.push("| apps' post_format | apps | bytes / event | allocations / event |".into());
     notes.push("|---|---|---|---|".into());
     for string_format in [false, true] {
-        let opts = GatewayOptions { string_format };
+        let opts = GatewayOptions {
+            string_format,
+            ..GatewayOptions::default()
+        };
         let mut per_event = Vec::new();
         for n in [n1, n2] {
             let mut bytes = Sample::default();
@@ -761,17 +788,32 @@ fn main() -> ExitCode {
             failed.push(format!("{name}: {e}"));
         }
     };
+    let plain = GatewayOptions::default();
     if want(Scenario::Fanout) {
         eprintln!("fanout");
-        step("fanout", fanout(&rt, &plan, &mut rows));
+        step(
+            "fanout",
+            fanout(&rt, plan.runs, &plan.fanout, plain, &mut rows),
+        );
     }
     if want(Scenario::Latency) {
         eprintln!("latency");
-        step("latency", latency(&rt, &plan, &mut rows));
+        step("latency", latency(&rt, &plan, plan.runs, plain, &mut rows));
     }
     if want(Scenario::Rtt) {
         eprintln!("rtt");
         step("rtt", rtt(&rt, &plan, &mut rows));
+    }
+    if want(Scenario::Journal) {
+        eprintln!("journal");
+        let journal = GatewayOptions {
+            journal: true,
+            ..GatewayOptions::default()
+        };
+        let runs = plan.runs.min(3);
+        let sizes = &plan.fanout[..1];
+        step("journal", fanout(&rt, runs, sizes, journal, &mut rows));
+        step("journal", latency(&rt, &plan, runs, journal, &mut rows));
     }
     if want(Scenario::Alloc) {
         eprintln!("alloc");

@@ -50,7 +50,13 @@ impl GatewayProcess {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
         file.write_all(
-            gateway_toml(&addr.to_string(), upstream_url, GatewayOptions::default()).as_bytes(),
+            gateway_toml(
+                &addr.to_string(),
+                upstream_url,
+                GatewayOptions::default(),
+                None,
+            )
+            .as_bytes(),
         )
         .map_err(|e| e.to_string())?;
         let t0 = Instant::now();

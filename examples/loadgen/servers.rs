@@ -41,11 +41,14 @@ impl Kind {
 pub struct GatewayOptions {
     /// Apps get the `message` field as a CQ string (a conversion per event).
     pub string_format: bool,
+    /// Events go through the durable journal (`[journal]`, a fresh SQLite file).
+    pub journal: bool,
 }
 
 /// A running server.
 pub struct Server {
     rt: Option<Runtime>,
+    _journal_dir: Option<tempfile::TempDir>,
     /// The URL apps connect to.
     pub url: String,
     gateway: Option<Gateway>,
@@ -62,14 +65,23 @@ fn server_runtime() -> Runtime {
 }
 
 /// The gateway's configuration for a run against `upstream`.
-pub fn gateway_toml(listen: &str, upstream_url: &str, opts: GatewayOptions) -> String {
+pub fn gateway_toml(
+    listen: &str,
+    upstream_url: &str,
+    opts: GatewayOptions,
+    journal: Option<&std::path::Path>,
+) -> String {
     let format = if opts.string_format {
         "string"
     } else {
         "array"
     };
+    let journal = journal.map_or(String::new(), |p| {
+        format!("[journal]\npath = {:?}\n", p.display().to_string())
+    });
     format!(
-        r#"[[listen]]
+        r#"{journal}
+[[listen]]
 address = "{listen}"
 [listen.app]
 post_format = "{format}"
@@ -88,9 +100,16 @@ impl Server {
         let rt = server_runtime();
         let stop = CancellationToken::new();
         let before = upstream.live();
+        let journal_dir = match (kind, opts.journal) {
+            (Kind::Gateway, true) => Some(tempfile::tempdir().map_err(|e| e.to_string())?),
+            _ => None,
+        };
+        let journal = journal_dir
+            .as_ref()
+            .map(|d| d.path().join("journal.sqlite3"));
         let (url, gateway) = match kind {
             Kind::Gateway => {
-                let toml = gateway_toml("127.0.0.1:0", &upstream.url(), opts);
+                let toml = gateway_toml("127.0.0.1:0", &upstream.url(), opts, journal.as_deref());
                 let config = Config::parse(&toml, "loadgen").map_err(|e| e.to_string())?;
                 let gw = rt
                     .block_on(Gateway::start(config))
@@ -105,6 +124,7 @@ impl Server {
         upstream.wait_live(before + 1, Duration::from_secs(10))?;
         Ok(Self {
             rt: Some(rt),
+            _journal_dir: journal_dir,
             url,
             gateway,
             stop,
