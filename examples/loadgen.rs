@@ -837,7 +837,11 @@ fn main() -> ExitCode {
         }
     }
     println!("Machine: {}", machine());
-    println!("Runs: {} per figure; median (min–max)", plan.runs);
+    println!(
+        "Runs: {} per figure; median (min–max). Event size: {} bytes",
+        plan.runs,
+        upstream::event_text(12345, upstream::now_ns()).len()
+    );
     println!();
     println!("| Figure | Gateway | Raw | Ratio | Target | Met? |");
     println!("|---|---|---|---|---|---|");

@@ -4,7 +4,7 @@
 //! every comparison uses the same producer and the same answerer.
 //!
 //! It answers every action with a fixed `ok` answer carrying the action's
-//! echo, and on command produces ~300-byte group message events, either as a
+//! echo, and on command produces ~330-byte group message events, either as a
 //! burst (as fast as the socket takes them) or at a fixed rate. Each event
 //! carries `"lg_ts"`: nanoseconds since [`epoch`] when it was written.
 
@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 /// The bot the upstream serves.
 pub const SELF_ID: i64 = 10001;
 
-const TEXT: &str = "load generator group message, the quick brown fox";
+const TEXT: &str = "hello, loadgen";
 
 /// The shared time origin of `lg_ts` (everything runs in one process).
 pub fn epoch() -> Instant {
@@ -37,10 +37,10 @@ pub fn now_ns() -> u64 {
     epoch().elapsed().as_nanos() as u64
 }
 
-/// One group message event, ~300 bytes, `lg_ts` last.
+/// One group message event, about 330 bytes, `lg_ts` last.
 pub fn event_text(seq: u64, ts_ns: u64) -> String {
     format!(
-        r#"{{"time":1700000000,"self_id":{SELF_ID},"post_type":"message","message_type":"group","sub_type":"normal","message_id":{seq},"group_id":100200300,"user_id":20001,"message":[{{"type":"text","data":{{"text":"{TEXT}"}}}}],"raw_message":"{TEXT}","font":0,"sender":{{"user_id":20001,"nickname":"alice","card":"","role":"member"}},"lg_ts":{ts_ns}}}"#
+        r#"{{"time":1700000000,"self_id":{SELF_ID},"post_type":"message","message_type":"group","sub_type":"normal","message_id":{seq},"group_id":100200300,"user_id":20001,"message":[{{"type":"text","data":{{"text":"{TEXT}"}}}}],"raw_message":"{TEXT}","sender":{{"user_id":20001,"nickname":"alice","role":"member"}},"lg_ts":{ts_ns}}}"#
     )
 }
 
