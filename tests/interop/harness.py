@@ -474,13 +474,14 @@ class NoneBotApp(App):
 
     def wait_event(self, type_name: str, check: Callable[[dict], bool] = lambda e: True,
                    what: str = "", since: int = 0, timeout: float = EVENT_TIMEOUT) -> dict:
-        """Waits for a NoneBot event of class `type_name` whose fields satisfy `check`."""
-        return self.wait_record(
+        """Waits for a NoneBot event of class `type_name` whose fields satisfy `check`; returns its fields."""
+        record = self.wait_record(
             lambda r: r.get("kind") == "event" and r.get("type") == type_name and check(r["event"]),
             f"a {type_name} {what}".strip(),
             since,
             timeout,
         )
+        return record["event"]
 
     def sent(self, since: int = 0) -> list[dict]:
         return [r for r in self.records()[since:] if r.get("kind") == "sent"]
@@ -538,8 +539,10 @@ class KoishiApp(App):
     def wait_session(self, type_name: str, check: Callable[[dict], bool] = lambda s: True,
                      what: str = "", since: int = 0, timeout: float = EVENT_TIMEOUT) -> dict:
         """Waits for a Koishi session of `type_name` (message, message-deleted, notice, ...)."""
+        # Koishi 4.18 names a received message's session "message-created".
+        names = {type_name, "message-created"} if type_name == "message" else {type_name}
         return self.wait_record(
-            lambda r: r.get("kind") == "session" and r.get("type") == type_name and check(r),
+            lambda r: r.get("kind") == "session" and r.get("type") in names and check(r),
             f"a {type_name} session {what}".strip(),
             since,
             timeout,

@@ -242,9 +242,9 @@ def test_bad_token_is_refused(env: Setup, tmp_path):
     if kind == "koishi" and mode == "reverse":
         # Koishi's ws-reverse server checks no token at all (adapter 6.9.4); what it
         # does refuse is a gateway speaking for a bot it does not know (close 1008).
+        # Koishi closes silently; the gateway must say what it was told.
         bad = start_pair(tmp_path, kind, mode, name="bad", self_id=99999)
-        bad.app.proc.wait_log(r"invalid x-self-id|1008", timeout=30)
-        bad.gateway.proc.wait_log(r"(?i)invalid x-self-id|1008", timeout=30)
+        bad.gateway.proc.wait_log(r"invalid x-self-id", timeout=30)
     elif mode == "forward":
         bad = start_pair(tmp_path, kind, mode, name="bad", app_token="not-the-token")
         # The gateway refuses before the upgrade (403) and logs it.
