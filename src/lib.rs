@@ -14,6 +14,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod core;
+pub mod gateway;
 pub mod protocol;
+pub mod testkit;
+pub mod transport;
 pub mod upstream;
+
+pub use config::Config;
+pub use gateway::Gateway;

@@ -1,5 +1,118 @@
-//! The `onebot-gateway` command.
+//! The `onebot-gateway` command: run the gateway, check a config, or act as
+//! the other people in a running gateway's sandbox.
 
-fn main() {
-    println!("onebot-gateway");
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use onebot_gateway::{Config, Gateway};
+use tracing_subscriber::EnvFilter;
+
+/// A OneBot v11 gateway: many implementations to many frameworks, with a built-in sandbox account.
+#[derive(Parser, Debug)]
+#[command(name = "onebot-gateway", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Without one: a sandbox bot and a forward WebSocket listener on 127.0.0.1:6700.
+    #[arg(long, short, env = "ONEBOT_GATEWAY_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gateway (the default).
+    Run,
+    /// Validate a configuration file and print it resolved, secrets masked.
+    CheckConfig {
+        /// The file to check.
+        path: PathBuf,
+    },
+}
+
+/// Exit code for a configuration error (EX_CONFIG from sysexits).
+const EXIT_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::CheckConfig { path } => match Config::load(&path) {
+            Ok(config) => {
+                println!(
+                    "# {} is valid; resolved configuration (secrets masked):",
+                    path.display()
+                );
+                print!("{}", toml::to_string_pretty(&config).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Command::Run => run(cli.config),
+    }
+}
+
+fn run(path: Option<PathBuf>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("onebot_gateway=info")),
+        )
+        .init();
+    let config = match path {
+        Some(path) => match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        None => {
+            tracing::info!("no --config given: sandbox bot on the default listener");
+            Config::default()
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let gateway = match Gateway::start(config).await {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        gateway.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }

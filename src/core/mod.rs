@@ -8,5 +8,48 @@ pub mod dispatcher;
 pub mod registry;
 
 pub use bus::{BusEvent, EventLog, PostFormat, Retention, Subscription};
+pub use dispatcher::{DispatchSettings, Dispatcher};
+pub use registry::{
+    AppCtx, AppOptions, AppStats, AsyncReply, Bot, Health, LagPolicy, Registry, Role,
+};
 
-pub use registry::{AppCtx, AppOptions, AsyncReply, Bot, Health, Registry, Role};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Timings and limits of sessions (apps and upstreams).
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// `heartbeat` meta event interval (zero: none).
+    pub heartbeat_interval: Duration,
+    /// WS ping interval; a peer silent for three intervals is dropped.
+    pub ping_interval: Duration,
+    /// Handshake timeout.
+    pub handshake_timeout: Duration,
+    /// Longest a write to one app may take before it is dropped as too slow.
+    pub write_timeout: Duration,
+    /// Answers queued per app.
+    pub app_queue: usize,
+    /// Largest inbound frame.
+    pub max_inbound_frame_bytes: usize,
+    /// Grace period on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// What every session and transport shares: the registry, the dispatcher,
+/// the settings and the shutdown signal.
+#[derive(Debug)]
+pub struct Hub {
+    /// Bots and apps.
+    pub registry: Arc<Registry>,
+    /// Action routing.
+    pub dispatcher: Arc<Dispatcher>,
+    /// Timings and limits.
+    pub settings: SessionSettings,
+    /// Cancelled when the gateway shuts down.
+    pub shutdown: CancellationToken,
+    /// Every session task, so shutdown can wait for their close frames.
+    pub tasks: TaskTracker,
+}

@@ -80,6 +80,41 @@ pub struct AppOptions {
     pub max_frame_bytes: usize,
     /// How `_async` actions are answered.
     pub async_reply: AsyncReply,
+    /// Most events this app may fall behind before `on_lag` applies.
+    pub max_lag: u64,
+    /// What happens to an app that falls `max_lag` events behind.
+    pub on_lag: LagPolicy,
+    /// Whether a `gateway_events_lost` notice tells the app which events it lost.
+    pub notify_lost: bool,
+}
+
+/// What happens to an app that falls too far behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LagPolicy {
+    /// Close it with a reason; it resumes from its cursor when it reconnects
+    /// (named apps and reverse targets replay what they missed).
+    #[default]
+    Disconnect,
+    /// Keep it connected, skip to the newest events and count the skipped ones as lost.
+    DropOldest,
+}
+
+/// Per-app delivery counters (shown by the status endpoint and in the disconnect log line).
+#[derive(Debug, Default)]
+pub struct AppStats {
+    /// Events written to the app.
+    pub delivered: AtomicU64,
+    /// Of those, events it had missed while away (replayed on reconnect).
+    pub replayed: AtomicU64,
+    /// Events it will never get (evicted before it read them, or skipped by `drop-oldest`).
+    pub lost: AtomicU64,
+    /// Events not sent because they exceed the app's `max_frame_bytes`.
+    pub oversize: AtomicU64,
+    /// The app's cursor: the next sequence number it will be sent.
+    pub cursor: AtomicU64,
+    /// Actions received.
+    pub actions: AtomicU64,
 }
 
 impl Default for AppOptions {
@@ -89,6 +124,9 @@ impl Default for AppOptions {
             message_sent: false,
             max_frame_bytes: 1024 * 1024,
             async_reply: AsyncReply::Spec,
+            max_lag: 50_000,
+            on_lag: LagPolicy::Disconnect,
+            notify_lost: false,
         }
     }
 }
@@ -187,6 +225,8 @@ pub struct AppCtx {
     pub identity: Option<String>,
     /// Remote address or URL, for logs.
     pub peer: String,
+    /// Delivery counters.
+    pub stats: Arc<AppStats>,
 }
 
 /// All bots and app sessions.
@@ -275,6 +315,7 @@ impl Registry {
             options,
             identity,
             peer,
+            stats: Arc::default(),
         };
         self.apps.insert(ctx.id, ctx.clone());
         ctx

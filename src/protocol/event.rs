@@ -1,9 +1,28 @@
 //! Events: the typed common header every event shares, and typed models of the
 //! events the gateway reasons about. Every other field is preserved: the
 //! gateway relays the original JSON text, never a re-serialized model.
+//!
+//! [`EventHeader`] is the cheap peek used on every frame. [`Event`] is the full
+//! typed view (message, message_sent, the standard and go-cqhttp notices,
+//! requests, lifecycle and heartbeat); anything it does not know, or a known
+//! type with a malformed field, becomes [`Event::Other`] and is never an error.
 
-use serde::{Deserialize, Deserializer};
-use serde_json::Value;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+mod message;
+mod meta;
+mod notice;
+mod request;
+
+pub use message::{Anonymous, MessageEvent, Sender};
+pub use meta::{heartbeat, lifecycle_connect, status, Heartbeat, Lifecycle, MetaEvent};
+pub use notice::{
+    ClientStatus, Device, Essence, EssenceChange, FriendAdd, FriendRecall, GroupAdmin, GroupBan,
+    GroupCard, GroupDecrease, GroupIncrease, GroupRecall, GroupUpload, Honor, LuckyKing, Notice,
+    OfflineFile, OfflineFileInfo, Poke, UploadedFile,
+};
+pub use request::{FriendRequest, GroupRequest, Request};
 
 /// The five post types of OneBot v11 (plus anything newer, passed through).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +180,177 @@ fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
 fn is_string<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Value::deserialize(d)?.is_string())
 }
+
+/// An event, typed when its kind is known and its fields are well-formed.
+///
+/// Serializing writes the discriminators (`post_type`, `notice_type`, ...)
+/// back, so `Event::from_value(v).to_value()` keeps every field of `v`
+/// (numeric strings come back as numbers, `null` optionals are dropped).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// `post_type: message`
+    Message(MessageEvent),
+    /// `post_type: message_sent` (the bot's own messages, go-cqhttp/NapCat)
+    MessageSent(MessageEvent),
+    /// `post_type: notice`
+    Notice(Notice),
+    /// `post_type: request`
+    Request(Request),
+    /// `post_type: meta_event`
+    Meta(MetaEvent),
+    /// Anything else: an unknown type, a malformed known one, or not an object.
+    Other(Value),
+}
+
+impl Event {
+    /// Reads an event from JSON text.
+    ///
+    /// # Errors
+    /// Only when the text is not JSON; every JSON value gives an event.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text).map(Self::from_value)
+    }
+
+    /// Reads an event from a JSON value; never fails.
+    pub fn from_value(value: Value) -> Self {
+        match value.as_object().and_then(typed_event) {
+            Some(event) => event,
+            None => Self::Other(value),
+        }
+    }
+
+    /// The event as JSON, discriminators included.
+    pub fn to_value(&self) -> Value {
+        fn tagged(tags: &[(&str, &str)], body: Result<Value, serde_json::Error>) -> Value {
+            let mut out = Map::new();
+            for (k, v) in tags {
+                out.insert((*k).to_owned(), Value::String((*v).to_owned()));
+            }
+            // Models hold plain data; a failure here would be a bug, so keep the tags at least.
+            if let Ok(Value::Object(body)) = body {
+                for (k, v) in body {
+                    if !tags.iter().any(|(t, _)| *t == k) {
+                        out.insert(k, v);
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        match self {
+            Self::Message(m) => tagged(&[("post_type", "message")], serde_json::to_value(m)),
+            Self::MessageSent(m) => {
+                tagged(&[("post_type", "message_sent")], serde_json::to_value(m))
+            }
+            Self::Notice(n) => match n.kind() {
+                (kind, Some(sub)) => tagged(
+                    &[
+                        ("post_type", "notice"),
+                        ("notice_type", kind),
+                        ("sub_type", sub),
+                    ],
+                    n.body(),
+                ),
+                (kind, None) => tagged(&[("post_type", "notice"), ("notice_type", kind)], n.body()),
+            },
+            Self::Request(Request::Friend(r)) => tagged(
+                &[("post_type", "request"), ("request_type", "friend")],
+                serde_json::to_value(r),
+            ),
+            Self::Request(Request::Group(r)) => tagged(
+                &[("post_type", "request"), ("request_type", "group")],
+                serde_json::to_value(r),
+            ),
+            Self::Meta(MetaEvent::Lifecycle(m)) => tagged(
+                &[
+                    ("post_type", "meta_event"),
+                    ("meta_event_type", "lifecycle"),
+                ],
+                serde_json::to_value(m),
+            ),
+            Self::Meta(MetaEvent::Heartbeat(m)) => tagged(
+                &[
+                    ("post_type", "meta_event"),
+                    ("meta_event_type", "heartbeat"),
+                ],
+                serde_json::to_value(m),
+            ),
+            Self::Other(v) => v.clone(),
+        }
+    }
+
+    /// The bot the event belongs to, when known.
+    pub fn self_id(&self) -> Option<i64> {
+        match self {
+            Self::Message(m) | Self::MessageSent(m) => Some(m.self_id),
+            Self::Other(v) => v.get("self_id").and_then(value_i64),
+            other => other.to_value().get("self_id").and_then(value_i64),
+        }
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(Self::from_value)
+    }
+}
+
+/// The typed event for a known, well-formed object; `None` otherwise.
+fn typed_event(map: &Map<String, Value>) -> Option<Event> {
+    fn body(map: &Map<String, Value>, strip: &[&str]) -> Value {
+        Value::Object(
+            map.iter()
+                .filter(|(k, _)| !strip.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+    fn model<T: serde::de::DeserializeOwned>(body: Value) -> Option<T> {
+        serde_json::from_value(body).ok()
+    }
+    let text = |key: &str| map.get(key).and_then(Value::as_str);
+    match text("post_type")? {
+        "message" => model(body(map, &["post_type"])).map(Event::Message),
+        "message_sent" => model(body(map, &["post_type"])).map(Event::MessageSent),
+        "notice" => {
+            let kind = text("notice_type")?;
+            if kind == "notify" {
+                let sub = text("sub_type");
+                let body = body(map, &["post_type", "notice_type", "sub_type"]);
+                Notice::from_body(kind, sub, body).map(Event::Notice)
+            } else {
+                let body = body(map, &["post_type", "notice_type"]);
+                Notice::from_body(kind, None, body).map(Event::Notice)
+            }
+        }
+        "request" => {
+            let body = body(map, &["post_type", "request_type"]);
+            match text("request_type")? {
+                "friend" => model(body).map(|r| Event::Request(Request::Friend(r))),
+                "group" => model(body).map(|r| Event::Request(Request::Group(r))),
+                _ => None,
+            }
+        }
+        "meta_event" => {
+            let body = body(map, &["post_type", "meta_event_type"]);
+            match text("meta_event_type")? {
+                "lifecycle" => model(body).map(|m| Event::Meta(MetaEvent::Lifecycle(m))),
+                "heartbeat" => model(body).map(|m| Event::Meta(MetaEvent::Heartbeat(m))),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod model_tests;
 
 #[cfg(test)]
 mod tests {

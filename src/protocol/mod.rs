@@ -6,6 +6,7 @@
 //! pass through untouched: the gateway relays what it does not understand.
 
 pub mod action;
+pub mod de;
 pub mod event;
 pub mod frame;
 pub mod message;

@@ -1,26 +1,368 @@
 //! Messages: segment arrays and CQ strings, and the conversions between them.
+//!
+//! A `message` arrives as a CQ string, an array of segments or (the standard
+//! allows it) one segment object. [`Message`] reads any of the three;
+//! [`to_array`] and [`to_cq_string`] convert a raw JSON `message` between the
+//! two post formats for the event bus; [`validate_message`] checks an action's
+//! `message` param and names the bad segment and field.
 
-use serde_json::Value;
+pub mod cq;
+pub mod segment;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+pub use cq::{escape_param, escape_text, parse_cq, to_cq, unescape};
+pub use segment::{
+    AtTarget, CardImage, Contact, ContactKind, CustomMusic, CustomNode, Image, ImageType, Location,
+    MessageSegment, Music, Node, Poke, Record, Reply, RichCard, Segment, SegmentError, Share,
+    Video,
+};
 
 /// Converts a `message` value (CQ string or segment array) to a segment array.
 ///
-/// Malformed CQ text stays text; this never fails.
+/// A string is parsed as CQ code (malformed codes stay text); an array is
+/// returned as it is; a single segment object becomes a one-element array;
+/// `null` becomes `[]`. This never fails.
 pub fn to_array(message: &Value) -> Value {
-    // Placeholder until the CQ codec lands: arrays pass, strings become one text segment.
     match message {
-        Value::String(s) => serde_json::json!([{"type": "text", "data": {"text": s}}]),
-        other => other.clone(),
+        Value::String(s) => {
+            Value::Array(parse_cq(s).into_iter().map(Segment::into_value).collect())
+        }
+        Value::Array(_) => message.clone(),
+        Value::Object(_) => Value::Array(vec![message.clone()]),
+        Value::Null => Value::Array(Vec::new()),
+        // A bare number or bool: the only sensible reading is its text.
+        other => Value::Array(vec![Segment::text(other.to_string()).into_value()]),
     }
 }
 
 /// Converts a `message` value (CQ string or segment array) to a CQ string.
+///
+/// Text segments are escaped, every other segment (known or not) becomes a
+/// code whose values are written as text (numbers and booleans rendered,
+/// `null` omitted, a nested message as its CQ string). Elements that are not
+/// segments are skipped. This never fails.
 pub fn to_cq_string(message: &Value) -> String {
     match message {
         Value::String(s) => s.clone(),
-        Value::Array(segs) => segs
+        Value::Array(segs) => {
+            let mut out = String::new();
+            for seg in segs {
+                cq::write_segment_value(&mut out, seg);
+            }
+            out
+        }
+        Value::Object(_) => {
+            let mut out = String::new();
+            cq::write_segment_value(&mut out, message);
+            out
+        }
+        Value::Null => String::new(),
+        other => cq::escape_text(&other.to_string()).into_owned(),
+    }
+}
+
+/// The `raw_message` of a message event: the CQ string of its `message`.
+pub fn raw_message(message: &Value) -> String {
+    to_cq_string(message)
+}
+
+/// A message: a list of segments, read from a CQ string, an array of segments
+/// or a single segment object. Written as an array.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Message(pub Vec<Segment>);
+
+impl Message {
+    /// A message of one text segment.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self(vec![Segment::text(text)])
+    }
+
+    /// Reads a `message` value.
+    ///
+    /// # Errors
+    /// A [`MessageError`] when the value is not a string, an array or an
+    /// object, or a segment has no string `type` or a non-object `data`.
+    pub fn from_value(value: &Value) -> Result<Self, MessageError> {
+        match value {
+            Value::String(s) => Ok(Self(parse_cq(s))),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| segment_from_value(v).map_err(|e| MessageError::at(i, e)))
+                .collect::<Result<_, _>>()
+                .map(Self),
+            Value::Object(_) => segment_from_value(value)
+                .map(|s| Self(vec![s]))
+                .map_err(|e| MessageError::at(0, e)),
+            _ => Err(MessageError::whole(EXPECTED_MESSAGE)),
+        }
+    }
+
+    /// The segments.
+    pub fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+
+    /// The CQ string of this message.
+    pub fn to_cq(&self) -> String {
+        to_cq(&self.0)
+    }
+
+    /// The plain text of the message: text segments only, concatenated.
+    pub fn plain_text(&self) -> String {
+        self.0.iter().filter_map(Segment::as_text).collect()
+    }
+
+    /// The message as a JSON array of segments.
+    pub fn to_value(&self) -> Value {
+        Value::Array(self.0.iter().map(Segment::to_value).collect())
+    }
+
+    /// The typed view of every segment.
+    ///
+    /// # Errors
+    /// The first segment whose fields are wrong, by index and field.
+    pub fn typed(&self) -> Result<Vec<MessageSegment>, MessageError> {
+        self.0
             .iter()
-            .filter_map(|s| s.get("data")?.get("text")?.as_str().map(str::to_owned))
-            .collect(),
-        _ => String::new(),
+            .enumerate()
+            .map(|(i, s)| s.typed().map_err(|e| MessageError::at(i, e)))
+            .collect()
+    }
+}
+
+impl From<Vec<Segment>> for Message {
+    fn from(segments: Vec<Segment>) -> Self {
+        Self(segments)
+    }
+}
+
+impl std::str::FromStr for Message {
+    type Err = std::convert::Infallible;
+
+    /// Parses a CQ string; malformed codes stay text.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(parse_cq(s)))
+    }
+}
+
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Self::from_value(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+const EXPECTED_MESSAGE: &str = "a CQ string, an array of segments or a segment object";
+
+/// A `message` param that is not a valid message: which segment, which field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{}`: expected {expected}", self.path())]
+pub struct MessageError {
+    /// The index of the bad segment; `None` when the message as a whole is wrong.
+    pub index: Option<usize>,
+    /// The field inside that segment (`type`, `data.qq`,
+    /// `data.content[1].data.id`); empty when the whole message is wrong.
+    pub field: String,
+    /// What was expected.
+    pub expected: String,
+}
+
+impl MessageError {
+    fn at(index: usize, e: SegmentError) -> Self {
+        Self {
+            index: Some(index),
+            field: e.field,
+            expected: e.expected,
+        }
+    }
+
+    fn whole(expected: &str) -> Self {
+        Self {
+            index: None,
+            field: String::new(),
+            expected: expected.to_owned(),
+        }
+    }
+
+    /// The full path of the bad field, e.g. `message[2].data.qq`, `message`.
+    pub fn path(&self) -> String {
+        match self.index {
+            None => String::from("message"),
+            Some(i) if self.field.is_empty() => format!("message[{i}]"),
+            Some(i) => format!("message[{i}].{}", self.field),
+        }
+    }
+}
+
+/// Reads one segment from JSON, naming the field that is wrong.
+///
+/// # Errors
+/// A [`SegmentError`] for a non-object, a missing or non-string (or empty)
+/// `type`, or a `data` that is neither an object nor `null`.
+pub fn segment_from_value(value: &Value) -> Result<Segment, SegmentError> {
+    let Some(obj) = value.as_object() else {
+        return Err(SegmentError {
+            field: String::new(),
+            expected: String::from("a segment object `{type, data}`"),
+        });
+    };
+    let kind = match obj.get("type") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => {
+            return Err(SegmentError {
+                field: String::from("type"),
+                expected: String::from("a non-empty string (the segment type)"),
+            })
+        }
+    };
+    let data = match obj.get("data") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => {
+            return Err(SegmentError {
+                field: String::from("data"),
+                expected: String::from("an object"),
+            })
+        }
+    };
+    Ok(Segment::new(kind, data))
+}
+
+/// Validates an action's `message` param: its shape, every segment's `type`
+/// and `data`, and the fields of every known segment type (nested node
+/// content included). Unknown segment types pass as they are.
+///
+/// # Errors
+/// A [`MessageError`] naming the segment index and field, e.g.
+/// `message[1].type` for a segment without `type`. An empty message (`""`,
+/// `[]`) is an error too: no implementation can send it.
+pub fn validate_message(message: &Value) -> Result<(), MessageError> {
+    let msg = Message::from_value(message)?;
+    if msg.0.is_empty() {
+        return Err(MessageError::whole("a non-empty message"));
+    }
+    msg.typed().map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn to_array_parses_cq_strings_and_keeps_arrays() {
+        assert_eq!(
+            to_array(&json!("[CQ:at,qq=1] hi &#91;x&#93;")),
+            json!([{"type":"at","data":{"qq":"1"}},{"type":"text","data":{"text":" hi [x]"}}])
+        );
+        let arr = json!([{"type":"markdown","data":{"content":"x","n":1}}]);
+        assert_eq!(to_array(&arr), arr);
+        assert_eq!(
+            to_array(&json!({"type":"face","data":{"id":"1"}})),
+            json!([{"type":"face","data":{"id":"1"}}])
+        );
+        assert_eq!(to_array(&Value::Null), json!([]));
+    }
+
+    #[test]
+    fn to_cq_string_writes_every_segment() {
+        let arr = json!([
+            {"type":"text","data":{"text":"a&b[c],d"}},
+            {"type":"at","data":{"qq":10086}},
+            {"type":"markdown","data":{"content":"x,y","n":null}},
+            {"type":"image","data":{"file":"a.jpg","url":"http://x/?a=1&b=2"}},
+            "not a segment",
+        ]);
+        assert_eq!(
+            to_cq_string(&arr),
+            "a&amp;b&#91;c&#93;,d[CQ:at,qq=10086][CQ:markdown,content=x&#44;y][CQ:image,file=a.jpg,url=http://x/?a=1&amp;b=2]"
+        );
+        assert_eq!(to_cq_string(&json!("[CQ:face,id=1]")), "[CQ:face,id=1]");
+        assert_eq!(raw_message(&arr), to_cq_string(&arr));
+    }
+
+    #[test]
+    fn bus_round_trip_array_to_string_to_array() {
+        let arr = json!([
+            {"type":"reply","data":{"id":"5"}},
+            {"type":"text","data":{"text":"[CQ:face,id=1] is how you write a face, & more"}},
+            {"type":"face","data":{"id":"1"}},
+        ]);
+        assert_eq!(to_array(&json!(to_cq_string(&arr))), arr);
+    }
+
+    #[test]
+    fn message_reads_string_array_and_object() {
+        let a: Message = serde_json::from_value(json!("hi[CQ:face,id=1]")).unwrap();
+        let b: Message = serde_json::from_value(json!([
+            {"type":"text","data":{"text":"hi"}},{"type":"face","data":{"id":1}}
+        ]))
+        .unwrap();
+        assert_eq!(a.to_cq(), b.to_cq());
+        assert_eq!(a.plain_text(), "hi");
+        let c: Message = serde_json::from_value(json!({"type":"face","data":{"id":"1"}})).unwrap();
+        assert_eq!(c.0.len(), 1);
+        let err = serde_json::from_value::<Message>(json!(5)).unwrap_err();
+        assert!(err.to_string().contains("CQ string"), "{err}");
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            json!([{"type":"text","data":{"text":"hi"}},{"type":"face","data":{"id":"1"}}])
+        );
+    }
+
+    #[test]
+    fn validate_names_the_segment_and_field() {
+        let cases = [
+            (
+                json!([{"type":"text","data":{"text":"a"}},{"data":{"text":"b"}}]),
+                "message[1].type",
+            ),
+            (
+                json!([{"type":"at","data":{"qq":"everyone"}}]),
+                "message[0].data.qq",
+            ),
+            (json!([{"type":"text","data":"x"}]), "message[0].data"),
+            (json!(["text"]), "message[0]"),
+            (json!("[CQ:at,qq=abc]"), "message[0].data.qq"),
+            (
+                json!([{"type":"node","data":{"content":[{"type":"face","data":{}}]}}]),
+                "message[0].data.content[0].data.id",
+            ),
+            (json!(42), "message"),
+            (json!(null), "message"),
+            (json!([]), "message"),
+            (json!(""), "message"),
+        ];
+        for (v, path) in cases {
+            let err = validate_message(&v).unwrap_err();
+            assert_eq!(err.path(), path, "{v}");
+            assert!(err.to_string().contains(path), "{err}");
+        }
+    }
+
+    #[test]
+    fn validate_accepts_documented_messages() {
+        for v in [
+            json!("[CQ:face,id=178]看看我刚拍的照片[CQ:image,file=123.jpg]"),
+            json!([{"data":{"text":"occaecat sunt nisi aute"},"type":"text"}]),
+            json!([{"type":"at","data":{"qq":10086,"name":null}},{"type":"markdown","data":{"content":"#"}}]),
+            json!({"type":"reply","data":{"id":123}}),
+            json!([
+                {"type":"node","data":{"name":"消息发送者A","uin":"10086","content":[{"type":"text","data":{"text":"测试消息1"}}]}},
+                {"type":"node","data":{"name":"消息发送者B","uin":"10087","content":"[CQ:image,file=xxxxx]测试消息2"}},
+                {"type":"node","data":{"id":"123"}}
+            ]),
+        ] {
+            assert_eq!(validate_message(&v), Ok(()), "{v}");
+        }
     }
 }

@@ -1,0 +1,574 @@
+//! The TOML configuration: every key, its default, and validation with errors
+//! that name the key. Validation runs before any socket is bound.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::core::{AppOptions, DispatchSettings, Retention};
+use crate::upstream::sandbox::SandboxConfig;
+
+/// The default forward WS listener when no config is given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:6700";
+
+/// A secret (access token). Its `Debug`/`Display` never show the value; a value
+/// of the form `${NAME}` is read from the environment variable `NAME`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret value itself (for comparisons and outgoing headers only).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when no secret is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        match raw.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+            Some(var) => std::env::var(var).map(Secret).map_err(|_| {
+                serde::de::Error::custom(format!("environment variable `{var}` is not set"))
+            }),
+            None => Ok(Secret(raw)),
+        }
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "<redacted>" })
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Process-wide settings.
+    pub gateway: GatewayConfig,
+    /// Forward WS listeners for apps (also serve the sandbox API and `/status`).
+    pub listen: Vec<ListenConfig>,
+    /// Reverse WS targets: the gateway dials apps.
+    pub reverse: Vec<ReverseConfig>,
+    /// Named apps: identities whose events are kept while they are away.
+    pub apps: Vec<NamedAppConfig>,
+    /// Upstreams (implementations). None: the sandbox serves its bots.
+    pub upstream: Vec<UpstreamConfig>,
+    /// The embedded sandbox account's world.
+    pub sandbox: SandboxConfig,
+    /// Event retention for apps that are behind or away.
+    pub retention: RetentionConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            gateway: GatewayConfig::default(),
+            listen: vec![ListenConfig::default()],
+            reverse: Vec::new(),
+            apps: Vec::new(),
+            upstream: Vec::new(),
+            sandbox: SandboxConfig::default(),
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Interval of the `heartbeat` meta events sent to apps, ms (0 = none).
+    pub heartbeat_interval_ms: u64,
+    /// How long an action waits for its answer, ms.
+    pub action_timeout_ms: u64,
+    /// Interval of WS pings to apps and upstreams; a peer silent for 3 intervals is dropped, ms.
+    pub ping_interval_ms: u64,
+    /// Time allowed for an HTTP/WS handshake, ms.
+    pub handshake_timeout_ms: u64,
+    /// Spacing of `_rate_limited` actions per bot, ms.
+    pub rate_limit_interval_ms: u64,
+    /// Grace period for closing connections on shutdown, ms.
+    pub shutdown_grace_ms: u64,
+    /// Answers an app may have queued before the gateway stops reading its actions.
+    pub app_queue: usize,
+    /// Largest frame accepted from an app or upstream, bytes.
+    pub max_inbound_frame_bytes: usize,
+    /// Longest one write to an app may take before the app is dropped as too slow, ms.
+    pub write_timeout_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 5_000,
+            action_timeout_ms: 30_000,
+            ping_interval_ms: 15_000,
+            handshake_timeout_ms: 10_000,
+            rate_limit_interval_ms: 500,
+            shutdown_grace_ms: 5_000,
+            app_queue: 1024,
+            max_inbound_frame_bytes: 16 * 1024 * 1024,
+            write_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Dispatcher settings derived from this section.
+    pub fn dispatch(&self) -> DispatchSettings {
+        DispatchSettings {
+            action_timeout: Duration::from_millis(self.action_timeout_ms),
+            rate_limit_interval: Duration::from_millis(self.rate_limit_interval_ms),
+        }
+    }
+
+    /// Session settings derived from this section.
+    pub fn sessions(&self) -> crate::core::SessionSettings {
+        crate::core::SessionSettings {
+            heartbeat_interval: Duration::from_millis(self.heartbeat_interval_ms),
+            ping_interval: Duration::from_millis(self.ping_interval_ms),
+            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            write_timeout: Duration::from_millis(self.write_timeout_ms),
+            app_queue: self.app_queue,
+            max_inbound_frame_bytes: self.max_inbound_frame_bytes,
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+        }
+    }
+}
+
+/// `[[listen]]`: a forward WS listener for apps.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// `host:port` to bind.
+    pub address: String,
+    /// Token apps must present (`Authorization: Bearer` or `?access_token=`); empty = none.
+    pub access_token: Secret,
+    /// Delivery options of anonymous apps on this listener.
+    pub app: AppOptions,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            address: String::from(DEFAULT_LISTEN),
+            access_token: Secret::default(),
+            app: AppOptions::default(),
+        }
+    }
+}
+
+/// `[[apps]]`: a named app identity, for replay after reconnect.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedAppConfig {
+    /// The name (`?app=NAME` on a forward connection).
+    pub name: String,
+    /// A token of its own: an app presenting it is this app.
+    #[serde(default)]
+    pub access_token: Secret,
+    /// Delivery options.
+    #[serde(default)]
+    pub app: AppOptions,
+}
+
+/// `[[reverse]]`: the gateway dials an app.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReverseConfig {
+    /// A name for logs and for the app's identity; defaults to the URL.
+    pub name: Option<String>,
+    /// Universal endpoint, e.g. `ws://127.0.0.1:8080/onebot/v11/ws`.
+    pub url: Option<String>,
+    /// API endpoint (split layout, with `event_url`).
+    pub api_url: Option<String>,
+    /// Event endpoint (split layout, with `api_url`).
+    pub event_url: Option<String>,
+    /// Which bots to connect for; empty = every bot (one connection per bot).
+    pub bots: Vec<i64>,
+    /// Sent as `Authorization: Bearer`.
+    pub access_token: Secret,
+    /// First reconnect delay, ms (doubles up to `max_reconnect_interval_ms`, with jitter).
+    pub reconnect_interval_ms: u64,
+    /// Reconnect delay cap, ms.
+    pub max_reconnect_interval_ms: u64,
+    /// `User-Agent` header.
+    pub user_agent: String,
+    /// Delivery options.
+    pub app: AppOptions,
+}
+
+impl Default for ReverseConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            url: None,
+            api_url: None,
+            event_url: None,
+            bots: Vec::new(),
+            access_token: Secret::default(),
+            reconnect_interval_ms: 1_000,
+            max_reconnect_interval_ms: 30_000,
+            user_agent: format!("onebot-gateway/{}", env!("CARGO_PKG_VERSION")),
+            app: AppOptions::default(),
+        }
+    }
+}
+
+impl ReverseConfig {
+    /// The target's name: `name`, or the first URL.
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .or_else(|| self.url.clone())
+            .or_else(|| self.api_url.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// `[[upstream]]`: what serves bots.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum UpstreamConfig {
+    /// The embedded sandbox (its world is in `[sandbox]`).
+    #[serde(rename = "sandbox")]
+    Sandbox,
+    /// The gateway dials an implementation's forward WS server.
+    #[serde(rename = "ws")]
+    Ws {
+        /// e.g. `ws://127.0.0.1:3001`
+        url: String,
+        /// Sent as `Authorization: Bearer`.
+        #[serde(default)]
+        access_token: Secret,
+        /// The account, if known in advance (else learned on connect).
+        #[serde(default)]
+        self_id: Option<i64>,
+        /// First reconnect delay, ms.
+        #[serde(default = "default_reconnect_ms")]
+        reconnect_interval_ms: u64,
+        /// Reconnect delay cap, ms.
+        #[serde(default = "default_max_reconnect_ms")]
+        max_reconnect_interval_ms: u64,
+    },
+    /// Implementations dial the gateway (their "reverse WS" setting).
+    #[serde(rename = "ws-reverse")]
+    WsReverse {
+        /// `host:port` to bind.
+        address: String,
+        /// Token implementations must present (Bearer, Token, or `?access_token=`).
+        #[serde(default)]
+        access_token: Secret,
+    },
+}
+
+fn default_reconnect_ms() -> u64 {
+    1_000
+}
+
+fn default_max_reconnect_ms() -> u64 {
+    30_000
+}
+
+/// `[retention]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Most events kept per bot.
+    pub max_events: usize,
+    /// Most bytes kept per bot.
+    pub max_bytes: usize,
+    /// Oldest event kept, seconds.
+    pub max_age_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let r = Retention::default();
+        Self {
+            max_events: r.max_events,
+            max_bytes: r.max_bytes,
+            max_age_secs: r.max_age.as_secs(),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// As the bus wants it.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            max_events: self.max_events,
+            max_bytes: self.max_bytes,
+            max_age: Duration::from_secs(self.max_age_secs),
+        }
+    }
+}
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrong type (the message has the line).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The path.
+        path: String,
+        /// toml's message, with line and column.
+        message: String,
+    },
+    /// A value that parses but cannot work.
+    #[error("invalid `{key}`: {reason}")]
+    Invalid {
+        /// The key, e.g. `listen[0].address`.
+        key: String,
+        /// Why, and how to fix it.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the key (and line, for syntax errors).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the key.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: String, reason: String| Err(ConfigError::Invalid { key, reason });
+        let g = &self.gateway;
+        for (key, value) in [
+            ("gateway.action_timeout_ms", g.action_timeout_ms),
+            ("gateway.ping_interval_ms", g.ping_interval_ms),
+            ("gateway.handshake_timeout_ms", g.handshake_timeout_ms),
+            ("gateway.app_queue", g.app_queue as u64),
+            ("gateway.write_timeout_ms", g.write_timeout_ms),
+            (
+                "gateway.max_inbound_frame_bytes",
+                g.max_inbound_frame_bytes as u64,
+            ),
+            ("retention.max_events", self.retention.max_events as u64),
+        ] {
+            if value == 0 {
+                return invalid(key.into(), "must be greater than 0".into());
+            }
+        }
+        let check_listen = |key: String,
+                            address: &str,
+                            token: &Secret|
+         -> Result<(), ConfigError> {
+            let addr: SocketAddr = address.parse().map_err(|_| ConfigError::Invalid {
+                key: key.clone(),
+                reason: format!("`{address}` is not an ip:port address (e.g. \"127.0.0.1:6700\")"),
+            })?;
+            if !addr.ip().is_loopback() && token.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!(
+                        "{addr} is reachable from other machines but has no access_token; set access_token (e.g. access_token = \"${{ONEBOT_TOKEN}}\") or bind 127.0.0.1"
+                    ),
+                });
+            }
+            Ok(())
+        };
+        for (i, l) in self.listen.iter().enumerate() {
+            check_listen(format!("listen[{i}].address"), &l.address, &l.access_token)?;
+            check_app(&format!("listen[{i}].app"), &l.app)?;
+        }
+        for (i, u) in self.upstream.iter().enumerate() {
+            match u {
+                UpstreamConfig::WsReverse {
+                    address,
+                    access_token,
+                } => check_listen(format!("upstream[{i}].address"), address, access_token)?,
+                UpstreamConfig::Ws { url, .. } => check_ws_url(&format!("upstream[{i}].url"), url)?,
+                UpstreamConfig::Sandbox => {}
+            }
+        }
+        for (i, r) in self.reverse.iter().enumerate() {
+            let key = |k: &str| format!("reverse[{i}].{k}");
+            match (&r.url, &r.api_url, &r.event_url) {
+                (Some(url), None, None) => check_ws_url(&key("url"), url)?,
+                (None, Some(api), Some(event)) => {
+                    check_ws_url(&key("api_url"), api)?;
+                    check_ws_url(&key("event_url"), event)?;
+                }
+                _ => {
+                    return invalid(
+                        key("url"),
+                        "set either `url` (Universal) or both `api_url` and `event_url`".into(),
+                    )
+                }
+            }
+            if r.reconnect_interval_ms == 0 || r.max_reconnect_interval_ms < r.reconnect_interval_ms
+            {
+                return invalid(
+                    key("reconnect_interval_ms"),
+                    "must be > 0 and not above max_reconnect_interval_ms".into(),
+                );
+            }
+            check_app(&key("app"), &r.app)?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, a) in self.apps.iter().enumerate() {
+            if a.name.is_empty() || !names.insert(a.name.as_str()) {
+                return invalid(
+                    format!("apps[{i}].name"),
+                    "must be non-empty and unique".into(),
+                );
+            }
+            check_app(&format!("apps[{i}].app"), &a.app)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the embedded sandbox serves bots: when no upstream is
+    /// configured, or one of type `sandbox` is.
+    pub fn uses_sandbox(&self) -> bool {
+        self.upstream.is_empty()
+            || self
+                .upstream
+                .iter()
+                .any(|u| matches!(u, UpstreamConfig::Sandbox))
+    }
+}
+
+fn check_app(key: &str, app: &AppOptions) -> Result<(), ConfigError> {
+    if app.max_frame_bytes < 1024 {
+        return Err(ConfigError::Invalid {
+            key: format!("{key}.max_frame_bytes"),
+            reason: "must be at least 1024".into(),
+        });
+    }
+    Ok(())
+}
+
+fn check_ws_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("ws://") || url.starts_with("wss://") {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key: key.to_owned(),
+            reason: format!("`{url}` is not a ws:// or wss:// URL"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "<redacted>");
+        let c = Config::parse(
+            "[[listen]]\naddress = \"127.0.0.1:1\"\naccess_token = \"hunter2\"\n",
+            "t",
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!toml::to_string(&c).unwrap().contains("hunter2"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let err =
+            Config::parse("[gateway]\nheartbeat_interval_ms = 1\nbogus = 2\n", "t").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("bogus") && msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn public_listener_without_token_is_refused() {
+        let err = Config::parse("[[listen]]\naddress = \"0.0.0.0:6700\"\n", "t").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("listen[0].address") && msg.contains("access_token"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn env_secrets_are_resolved() {
+        std::env::set_var("OBGW_TEST_TOKEN", "t0k");
+        let c = Config::parse(
+            "[[listen]]\naddress = \"0.0.0.0:1\"\naccess_token = \"${OBGW_TEST_TOKEN}\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.listen[0].access_token.expose(), "t0k");
+        let err =
+            Config::parse("[[listen]]\naccess_token = \"${OBGW_UNSET_VAR_X}\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("OBGW_UNSET_VAR_X"));
+    }
+
+    #[test]
+    fn reverse_needs_url_or_split_pair() {
+        let err = Config::parse("[[reverse]]\napi_url = \"ws://a\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("reverse[0].url"), "{err}");
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+                .unwrap();
+        Config::parse(&text, "config.example.toml").unwrap();
+    }
+}

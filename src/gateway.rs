@@ -1,0 +1,191 @@
+//! Wiring: builds everything from a [`Config`], binds every listener (before
+//! anything runs, so a bad address fails fast), runs, and shuts down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, UpstreamConfig};
+use crate::core::{Dispatcher, Hub, Registry};
+use crate::transport::http::{app_router, serve, AppListener};
+use crate::upstream::remote::{
+    reverse_upstream_router, run_ws, ReverseUpstreamListener, WsUpstream,
+};
+use crate::upstream::sandbox::{Sandbox, SandboxError};
+use crate::upstream::{EventSink, UpstreamLink};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {address} ({key}): {source}")]
+    Bind {
+        /// The config key.
+        key: String,
+        /// The address.
+        address: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sandbox could not open its world.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    /// Shared state (registry, dispatcher, settings, shutdown).
+    pub hub: Arc<Hub>,
+    /// Bound addresses of the `[[listen]]` entries, in order.
+    pub listen_addrs: Vec<SocketAddr>,
+    /// Bound addresses of the `ws-reverse` upstream listeners, in order.
+    pub upstream_addrs: Vec<SocketAddr>,
+    /// The sandbox, when it serves bots.
+    pub sandbox: Option<Arc<Sandbox>>,
+}
+
+impl Gateway {
+    /// Builds and starts everything the config describes.
+    ///
+    /// # Errors
+    /// [`StartError`] when a listener cannot be bound or the sandbox store cannot be opened.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let registry = Registry::new(config.retention.retention());
+        let hub = Arc::new(Hub {
+            registry: registry.clone(),
+            dispatcher: Dispatcher::new(config.gateway.dispatch()),
+            settings: config.gateway.sessions(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+
+        // Bind everything first: a taken port fails before any bot goes live.
+        let mut listeners = Vec::new();
+        for (i, l) in config.listen.iter().enumerate() {
+            listeners.push(bind(&format!("listen[{i}].address"), &l.address).await?);
+        }
+        let mut upstream_listeners = Vec::new();
+        for (i, u) in config.upstream.iter().enumerate() {
+            if let UpstreamConfig::WsReverse {
+                address,
+                access_token,
+            } = u
+            {
+                let l = bind(&format!("upstream[{i}].address"), address).await?;
+                upstream_listeners.push((l, access_token.clone()));
+            }
+        }
+
+        let sandbox = if config.uses_sandbox() {
+            let sink: Arc<dyn EventSink> = registry.clone();
+            let sandbox = Sandbox::open(&config.sandbox, sink)?;
+            for self_id in sandbox.self_ids() {
+                registry
+                    .bot_or_insert(self_id)
+                    .set_upstream(Some(UpstreamLink::Sandbox(sandbox.clone())));
+                tracing::info!(self_id, "sandbox bot ready");
+            }
+            Some(sandbox)
+        } else {
+            None
+        };
+
+        let mut listen_addrs = Vec::new();
+        for (listener, l) in listeners.into_iter().zip(&config.listen) {
+            let addr = listener
+                .local_addr()
+                .expect("bound listener has an address");
+            listen_addrs.push(addr);
+            let app_listener = Arc::new(AppListener {
+                hub: hub.clone(),
+                config: l.clone(),
+                apps: config.apps.clone(),
+            });
+            let router = app_router(app_listener, sandbox.as_ref().map(|s| s.router()));
+            tracing::info!(%addr, "listening for apps (forward WebSocket: /, /api, /event)");
+            hub.tasks.spawn(serve(listener, router, hub.clone()));
+        }
+        let mut upstream_addrs = Vec::new();
+        for (listener, access_token) in upstream_listeners {
+            let addr = listener
+                .local_addr()
+                .expect("bound listener has an address");
+            upstream_addrs.push(addr);
+            let router = reverse_upstream_router(Arc::new(ReverseUpstreamListener {
+                hub: hub.clone(),
+                access_token,
+            }));
+            tracing::info!(%addr, "listening for implementations (ws-reverse upstream)");
+            hub.tasks.spawn(serve(listener, router, hub.clone()));
+        }
+        for u in &config.upstream {
+            if let UpstreamConfig::Ws {
+                url,
+                access_token,
+                self_id,
+                reconnect_interval_ms,
+                max_reconnect_interval_ms,
+            } = u
+            {
+                if let Some(id) = self_id {
+                    // Known in advance: apps can bind to it before the link is up.
+                    registry.bot_or_insert(*id);
+                }
+                hub.tasks.spawn(run_ws(
+                    hub.clone(),
+                    WsUpstream {
+                        url: url.clone(),
+                        access_token: access_token.clone(),
+                        self_id: *self_id,
+                        reconnect: Duration::from_millis(*reconnect_interval_ms),
+                        max_reconnect: Duration::from_millis(*max_reconnect_interval_ms),
+                    },
+                ));
+            }
+        }
+        for target in &config.reverse {
+            hub.tasks.spawn(crate::transport::reverse::run_target(
+                hub.clone(),
+                Arc::new(target.clone()),
+            ));
+        }
+        Ok(Self {
+            hub,
+            listen_addrs,
+            upstream_addrs,
+            sandbox,
+        })
+    }
+
+    /// Stops accepting, closes every session with a reason, and waits for
+    /// them up to the configured grace period.
+    pub async fn shutdown(self) {
+        self.hub.shutdown.cancel();
+        self.hub.tasks.close();
+        let grace = self.hub.settings.shutdown_grace;
+        if tokio::time::timeout(grace, self.hub.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "some connections did not close within the grace period"
+            );
+        }
+    }
+}
+
+async fn bind(key: &str, address: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind {
+            key: key.to_owned(),
+            address: address.to_owned(),
+            source,
+        })
+}

@@ -1,0 +1,312 @@
+//! Typed, validated parameters for every known action.
+//!
+//! Known actions are the OneBot v11 standard API (plus `.handle_quick_operation`)
+//! and the go-cqhttp and NapCat extensions documented in `shared/spec/`. Each
+//! has a params struct; [`parse`] reads a request's `params` into the
+//! [`Action`] enum, [`validate`] only checks them. Unknown actions are not an
+//! error here: they pass through untyped, the upstream decides.
+//!
+//! Reading is lenient where peers disagree (ids as numbers or numeric
+//! strings, booleans as `true`/`"true"`/`1`, `null` = absent, unknown keys
+//! ignored) and strict about shape: a wrong type is a [`ParamError`] naming
+//! the field, turned into a `failed` response with retcode 1400.
+
+use serde_json::Value;
+
+mod fields;
+mod gocq;
+mod napcat;
+mod standard;
+
+pub use fields::{
+    ForwardNodes, GroupRequestKind, Headers, HonorType, MessageParam, MessageType, Param, Params,
+};
+pub use gocq::*;
+pub use napcat::*;
+pub use standard::*;
+
+use crate::protocol::de::describe;
+
+/// A parameter that failed validation: which field, and what was expected.
+///
+/// `Display` reads `invalid param `group_id`: expected an integer or a numeric
+/// string, got a boolean true`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid param `{field}`: expected {expected}")]
+pub struct ParamError {
+    /// The field name, e.g. `group_id`, or a path such as `message[2].type`.
+    pub field: String,
+    /// What was expected, e.g. `an integer or a numeric string`, and what came instead.
+    pub expected: String,
+}
+
+impl ParamError {
+    /// An error with a free-form expectation.
+    pub fn new(field: &str, expected: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            expected: expected.into(),
+        }
+    }
+
+    /// A required field is absent (or `null`).
+    pub fn missing(field: &str, expected: &str) -> Self {
+        Self::new(field, format!("{expected}, but it is missing"))
+    }
+
+    /// A field holds a value of the wrong shape.
+    pub fn wrong(field: &str, expected: &str, got: &Value) -> Self {
+        Self::new(field, format!("{expected}, got {}", describe(got)))
+    }
+}
+
+/// A suffix that changes how an action is executed, not what it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Suffix {
+    /// No suffix: run and answer with the result.
+    None,
+    /// `_async`: accept at once (`status: async`), run in the background.
+    Async,
+    /// `_rate_limited`: run through the implementation's rate limiter (go-cqhttp).
+    RateLimited,
+}
+
+impl Suffix {
+    /// The suffix text as written after the action name (empty for none).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Async => "_async",
+            Self::RateLimited => "_rate_limited",
+        }
+    }
+}
+
+/// Splits `send_msg_async` into `("send_msg", Suffix::Async)`.
+///
+/// A name that is only a suffix (`_async`) is left whole.
+pub fn split_suffix(action: &str) -> (&str, Suffix) {
+    for suffix in [Suffix::Async, Suffix::RateLimited] {
+        if let Some(base) = action.strip_suffix(suffix.as_str()) {
+            if !base.is_empty() {
+                return (base, suffix);
+            }
+        }
+    }
+    (action, Suffix::None)
+}
+
+/// A params struct that can be read from a request's `params`.
+pub trait FromParams: Sized {
+    /// Reads and validates the params.
+    ///
+    /// # Errors
+    /// A [`ParamError`] naming the first bad field.
+    fn from_params(params: &Params<'_>) -> Result<Self, ParamError>;
+}
+
+/// Declares params structs: one field per line, `name: Type` (required unless
+/// `Type` is an `Option`), `name: Type = default`, and `name ["wire", "alias"]: Type`
+/// when the wire name differs or has aliases (the first is the documented
+/// one, named in errors). `} => path` after a struct runs a cross-field check.
+macro_rules! params {
+    ($(
+        $(#[$meta:meta])*
+        $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident $([$first:literal $(, $alias:literal)*])? : $ty:ty $(= $default:expr)?
+            ),* $(,)?
+        } $(=> $check:path)?
+    )*) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+        pub struct $name {
+            $(
+                $(#[$fmeta])*
+                $(#[serde(rename = $first)])?
+                pub $field: $ty,
+            )*
+        }
+
+        impl $crate::protocol::action::FromParams for $name {
+            #[allow(unused_variables)]
+            fn from_params(
+                p: &$crate::protocol::action::Params<'_>,
+            ) -> Result<Self, $crate::protocol::action::ParamError> {
+                let value = Self {
+                    $($field: params!(
+                        @get p,
+                        params!(@names $field $([$first $(, $alias)*])?),
+                        $ty $(, $default)?
+                    ),)*
+                };
+                $($check(&value)?;)?
+                Ok(value)
+            }
+        }
+    )*};
+    (@names $field:ident) => { &[stringify!($field)] };
+    (@names $field:ident [$($wire:literal),+]) => { &[$($wire),+] };
+    (@get $p:ident, $names:expr, $ty:ty) => { $p.get::<$ty>($names)? };
+    (@get $p:ident, $names:expr, $ty:ty, $default:expr) => { $p.get_or::<$ty>($names, $default)? };
+}
+use params;
+
+/// Declares the [`Action`] enum: one variant per known action, named like its
+/// params struct, with its wire name.
+macro_rules! actions {
+    ($($(#[$meta:meta])* $variant:ident = $wire:literal),+ $(,)?) => {
+        /// A known action with its typed params.
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum Action {
+            $($(#[$meta])* #[doc = concat!("`", $wire, "`")] $variant($variant),)+
+        }
+
+        /// The wire names of every known action (without suffixes).
+        pub const KNOWN_ACTIONS: &[&str] = &[$($wire),+];
+
+        impl Action {
+            /// The wire name (without suffix).
+            pub fn name(&self) -> &'static str {
+                match self { $(Self::$variant(_) => $wire,)+ }
+            }
+
+            /// The params as JSON, with documented wire names and defaults filled in.
+            pub fn params_json(&self) -> Value {
+                let out = match self { $(Self::$variant(p) => serde_json::to_value(p),)+ };
+                // Plain structs of strings, numbers and JSON values always serialize.
+                out.unwrap_or(Value::Null)
+            }
+
+            fn read(name: &str, params: &Params<'_>) -> Option<Result<Self, ParamError>> {
+                Some(match name {
+                    $($wire => $variant::from_params(params).map(Self::$variant),)+
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+actions! {
+    // OneBot v11 standard.
+    SendPrivateMsg = "send_private_msg",
+    SendGroupMsg = "send_group_msg",
+    SendMsg = "send_msg",
+    DeleteMsg = "delete_msg",
+    GetMsg = "get_msg",
+    GetForwardMsg = "get_forward_msg",
+    SendLike = "send_like",
+    SetGroupKick = "set_group_kick",
+    SetGroupBan = "set_group_ban",
+    SetGroupAnonymousBan = "set_group_anonymous_ban",
+    SetGroupWholeBan = "set_group_whole_ban",
+    SetGroupAdmin = "set_group_admin",
+    SetGroupAnonymous = "set_group_anonymous",
+    SetGroupCard = "set_group_card",
+    SetGroupName = "set_group_name",
+    SetGroupLeave = "set_group_leave",
+    SetGroupSpecialTitle = "set_group_special_title",
+    SetFriendAddRequest = "set_friend_add_request",
+    SetGroupAddRequest = "set_group_add_request",
+    GetLoginInfo = "get_login_info",
+    GetStrangerInfo = "get_stranger_info",
+    GetFriendList = "get_friend_list",
+    GetGroupInfo = "get_group_info",
+    GetGroupList = "get_group_list",
+    GetGroupMemberInfo = "get_group_member_info",
+    GetGroupMemberList = "get_group_member_list",
+    GetGroupHonorInfo = "get_group_honor_info",
+    GetCookies = "get_cookies",
+    GetCsrfToken = "get_csrf_token",
+    GetCredentials = "get_credentials",
+    GetRecord = "get_record",
+    GetImage = "get_image",
+    CanSendImage = "can_send_image",
+    CanSendRecord = "can_send_record",
+    GetStatus = "get_status",
+    GetVersionInfo = "get_version_info",
+    SetRestart = "set_restart",
+    CleanCache = "clean_cache",
+    HandleQuickOperation = ".handle_quick_operation",
+    // go-cqhttp extensions.
+    SetGroupPortrait = "set_group_portrait",
+    SendGroupForwardMsg = "send_group_forward_msg",
+    SendPrivateForwardMsg = "send_private_forward_msg",
+    GetWordSlices = ".get_word_slices",
+    OcrImage = "ocr_image",
+    GetGroupSystemMsg = "get_group_system_msg",
+    GetGroupFileSystemInfo = "get_group_file_system_info",
+    GetGroupRootFiles = "get_group_root_files",
+    GetGroupFilesByFolder = "get_group_files_by_folder",
+    GetGroupFileUrl = "get_group_file_url",
+    UploadGroupFile = "upload_group_file",
+    GetGroupAtAllRemain = "get_group_at_all_remain",
+    DownloadFile = "download_file",
+    GetGroupMsgHistory = "get_group_msg_history",
+    GetOnlineClients = "get_online_clients",
+    CheckUrlSafely = "check_url_safely",
+    GetVipInfo = "_get_vip_info",
+    SendGroupNotice = "_send_group_notice",
+    DeleteFriend = "delete_friend",
+    QidianGetAccountInfo = "qidian_get_account_info",
+    ReloadEventFilter = "reload_event_filter",
+    SetEssenceMsg = "set_essence_msg",
+    DeleteEssenceMsg = "delete_essence_msg",
+    GetEssenceMsgList = "get_essence_msg_list",
+    // NapCat extensions.
+    GetRobotUinRange = "get_robot_uin_range",
+    GetFriendsWithCategory = "get_friends_with_category",
+    FetchEmojiLike = "fetch_emoji_like",
+    GetRecentContact = "get_recent_contact",
+    FetchCustomFace = "fetch_custom_face",
+    CreateCollection = "create_collection",
+    GetCollectionList = "get_collection_list",
+    GetProfileLike = "get_profile_like",
+    SetGroupHead = "set_group_head",
+    SetSelfLongnick = "set_self_longnick",
+    SetOnlineStatus = "set_online_status",
+    SetSelfProfile = "set_self_profile",
+    ArkSharePeer = "ArkSharePeer",
+    ArkShareGroupEx = "ArkShareGroupEx",
+    MarkGroupMsgAsRead = "mark_group_msg_as_read",
+    MarkPrivateMsgAsRead = "mark_private_msg_as_read",
+    TranslateEn2zh = "translate_en2zh",
+    GetGroupFileCount = "get_group_file_count",
+    GetGroupFileList = "get_group_file_list",
+    SetGroupFileFolder = "set_group_file_folder",
+    DelGroupFile = "del_group_file",
+    DelGroupFileFolder = "del_group_file_folder",
+    GroupPoke = "group_poke",
+}
+
+/// Reads the params of a known action into a typed [`Action`].
+///
+/// A trailing `_async` / `_rate_limited` is stripped before the lookup.
+/// `params` may be `null` (= no params). Unknown actions give `Ok(None)`
+/// whatever their params: they are relayed untyped.
+///
+/// # Errors
+/// A [`ParamError`] naming `params` when it is not an object or null, or the
+/// first bad field.
+pub fn parse(action: &str, params: &Value) -> Result<Option<Action>, ParamError> {
+    let (name, _) = split_suffix(action);
+    if !KNOWN_ACTIONS.contains(&name) {
+        return Ok(None);
+    }
+    let params = Params::new(params)?;
+    Action::read(name, &params).transpose()
+}
+
+/// Validates the params of a known action. Unknown actions pass (`Ok`).
+///
+/// # Errors
+/// A [`ParamError`] naming the first bad field.
+pub fn validate(action: &str, params: &Value) -> Result<(), ParamError> {
+    parse(action, params).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests;

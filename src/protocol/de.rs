@@ -1,0 +1,197 @@
+//! Lenient readers for the JSON that OneBot peers really send.
+//!
+//! Ids arrive as numbers or numeric strings (Koishi sends strings for ids
+//! ≥ 2^32), booleans as `true`, `"true"`, `1` or `"1"`. These helpers accept
+//! every spelling seen in the field and describe a rejected value briefly, so
+//! an error message can say what was received without echoing megabytes.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::event::value_i64;
+
+/// Reads an integer given as a JSON number or a numeric string.
+///
+/// A float with no fractional part (`12.0`) is accepted: some JavaScript
+/// peers produce them. Anything else, including out-of-range values, is `None`.
+pub fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        // value_i64 casts floats with `as`, which saturates: reject what does not fit.
+        Value::Number(n) if n.as_i64().is_none() && n.as_f64().is_some_and(out_of_i64) => None,
+        other => value_i64(other),
+    }
+}
+
+fn out_of_i64(f: f64) -> bool {
+    // i64::MAX as f64 rounds up to 2^63, which itself does not fit.
+    !(f >= i64::MIN as f64 && f < i64::MAX as f64)
+}
+
+/// Reads a boolean given as `true`/`false`, `"true"`/`"false"`, `1`/`0` or `"1"`/`"0"`.
+pub fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(1) => Some(true),
+            Some(0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads a text value: a JSON string, or a number written in decimal
+/// (clients send `"file": 123` or a numeric forward id as a number).
+pub fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Describes a value for an error message: its JSON kind and a short excerpt.
+pub fn describe(v: &Value) -> String {
+    const MAX: usize = 40;
+    let kind = match v {
+        Value::Null => return String::from("null"),
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let text = v.to_string();
+    if text.len() <= MAX {
+        format!("{kind} {text}")
+    } else {
+        let cut = (0..=MAX)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        format!("{kind} {}…", &text[..cut])
+    }
+}
+
+/// serde helper: a required integer, leniently read.
+///
+/// # Errors
+/// When the value is not an integer or a numeric string.
+pub fn i64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = Value::deserialize(d)?;
+    as_i64(&v).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "expected an integer or a numeric string, got {}",
+            describe(&v)
+        ))
+    })
+}
+
+/// serde helper: an optional integer (absent or `null` is `None`), leniently read.
+///
+/// # Errors
+/// When the value is present, not null, and not an integer or a numeric string.
+pub fn opt_i64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    as_i64(&v).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "expected an integer or a numeric string, got {}",
+            describe(&v)
+        ))
+    })
+}
+
+/// serde helper: a required boolean, leniently read.
+///
+/// # Errors
+/// When the value is not a boolean spelling.
+pub fn bool_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v = Value::deserialize(d)?;
+    as_bool(&v).ok_or_else(|| {
+        serde::de::Error::custom(format!("expected a boolean, got {}", describe(&v)))
+    })
+}
+
+/// serde helper: an optional boolean (absent or `null` is `None`), leniently read.
+///
+/// # Errors
+/// When the value is present, not null, and not a boolean spelling.
+pub fn opt_bool_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let v = Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    as_bool(&v).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!("expected a boolean, got {}", describe(&v)))
+    })
+}
+
+/// serde helper: optional text; a number is written in decimal, `null` is `None`.
+///
+/// # Errors
+/// When the value is present, not null, and neither a string nor a number.
+pub fn opt_text_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    as_text(&v)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a string, got {}", describe(&v))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn integers_from_numbers_and_numeric_strings() {
+        assert_eq!(as_i64(&json!(123)), Some(123));
+        assert_eq!(as_i64(&json!("4294967296")), Some(4_294_967_296));
+        assert_eq!(as_i64(&json!(" 7 ")), Some(7));
+        assert_eq!(as_i64(&json!(-5)), Some(-5));
+        assert_eq!(as_i64(&json!(12.0)), Some(12));
+        assert_eq!(as_i64(&json!(12.5)), None);
+        assert_eq!(as_i64(&json!(1e30)), None);
+        assert_eq!(as_i64(&json!(18446744073709551615u64)), None);
+        assert_eq!(as_i64(&json!("12a")), None);
+        assert_eq!(as_i64(&json!(true)), None);
+        assert_eq!(as_i64(&json!(null)), None);
+    }
+
+    #[test]
+    fn booleans_in_every_spelling() {
+        for (v, b) in [
+            (json!(true), true),
+            (json!("true"), true),
+            (json!(1), true),
+            (json!("1"), true),
+            (json!(false), false),
+            (json!("false"), false),
+            (json!(0), false),
+            (json!("0"), false),
+        ] {
+            assert_eq!(as_bool(&v), Some(b), "{v}");
+        }
+        for v in [json!(2), json!("yes"), json!(null), json!([]), json!(0.5)] {
+            assert_eq!(as_bool(&v), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn describe_is_short_and_cuts_on_char_boundaries() {
+        assert_eq!(describe(&json!(true)), "a boolean true");
+        let long = describe(&json!("群".repeat(100)));
+        assert!(long.starts_with("a string \"群"), "{long}");
+        assert!(long.len() < 60, "{long}");
+    }
+}

@@ -1,0 +1,456 @@
+//! HTTP listeners: the accept loop (hyper, with WebSocket upgrades and a
+//! handshake timeout), token checks, and the forward-WS app endpoint.
+//!
+//! One listener serves the app WebSocket endpoints (`/`, `/api`, `/event`,
+//! `/{self_id}/...`), the sandbox injection API under `/sandbox`, and the
+//! `/status` page, all behind the listener's token.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role as WsRole, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::config::{ListenConfig, NamedAppConfig, Secret};
+use crate::core::{AppOptions, Hub, Role};
+
+/// The socket type of an accepted WebSocket.
+pub type UpgradedWs = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// The remote address of the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Serves `router` on `listener` until shutdown: HTTP/1.1 with upgrades, a
+/// header-read (handshake) timeout, and one task per connection.
+pub async fn serve(listener: TcpListener, router: Router, hub: Arc<Hub>) {
+    let handshake_timeout = hub.settings.handshake_timeout;
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = hub.shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let shutdown = hub.shutdown.clone();
+        tokio::spawn(async move {
+            let svc = tower::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
+                router.clone().oneshot(req.map(Body::new))
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(handshake_timeout)
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "http connection ended with an error");
+                },
+                // Upgraded WebSockets live on in their own tasks; plain HTTP stops here.
+                _ = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
+            }
+        });
+    }
+}
+
+/// Answers a WebSocket upgrade request and runs `on_socket` on the socket;
+/// anything that is not a valid upgrade gets a 400/426 naming the problem.
+pub fn upgrade<F, Fut>(
+    req: &mut Request,
+    tasks: &TaskTracker,
+    config: WebSocketConfig,
+    on_socket: F,
+) -> Response
+where
+    F: FnOnce(UpgradedWs) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let headers = req.headers();
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|v| v.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(header::UPGRADE, "websocket") {
+        return error(
+            StatusCode::UPGRADE_REQUIRED,
+            "this endpoint speaks WebSocket: send an Upgrade: websocket request",
+        );
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
+        return error(StatusCode::BAD_REQUEST, "Sec-WebSocket-Version must be 13");
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return error(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(req);
+    tasks.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    WsRole::Server,
+                    Some(config),
+                )
+                .await;
+                on_socket(ws).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
+    );
+    resp
+}
+
+/// A JSON error answer `{status: failed, message}` with an HTTP status.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    (
+        status,
+        Json(json!({"status": "failed", "retcode": status.as_u16(), "message": message})),
+    )
+        .into_response()
+}
+
+/// Parses a query string into a map (last value wins).
+pub fn query_map(req: &Request) -> HashMap<String, String> {
+    req.uri()
+        .query()
+        .and_then(|q| serde_urlencoded_lite(q).ok())
+        .unwrap_or_default()
+}
+
+fn serde_urlencoded_lite(q: &str) -> Result<HashMap<String, String>, ()> {
+    axum::extract::Query::<HashMap<String, String>>::try_from_uri(
+        &format!("/?{q}").parse().map_err(|_| ())?,
+    )
+    .map(|axum::extract::Query(m)| m)
+    .map_err(|_| ())
+}
+
+/// The token a request presents: `Authorization: Bearer <t>` or `Token <t>`
+/// (go-cqhttp), or `?access_token=`. An empty `Bearer ` counts as no token.
+pub fn presented_token(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let value = value.trim();
+        let token = ["Bearer", "bearer", "Token", "token"]
+            .iter()
+            .find_map(|scheme| value.strip_prefix(scheme).map(str::trim))
+            .unwrap_or(value);
+        if !token.is_empty() {
+            return Some(token.to_owned());
+        }
+    }
+    query.get("access_token").filter(|t| !t.is_empty()).cloned()
+}
+
+/// Constant-time token comparison.
+pub fn token_matches(expected: &Secret, presented: &str) -> bool {
+    expected
+        .expose()
+        .as_bytes()
+        .ct_eq(presented.as_bytes())
+        .into()
+}
+
+/// Checks a request against a required token: missing → 401, wrong → 403.
+pub fn check_token(expected: &Secret, presented: Option<&str>) -> Result<(), Response> {
+    if expected.is_empty() {
+        return Ok(());
+    }
+    match presented {
+        None => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "missing access token: send Authorization: Bearer <token> or ?access_token=",
+        )),
+        Some(t) if token_matches(expected, t) => Ok(()),
+        Some(_) => Err(error(StatusCode::FORBIDDEN, "wrong access token")),
+    }
+}
+
+/// One forward listener's configuration, shared by its handlers.
+pub struct AppListener {
+    /// The hub.
+    pub hub: Arc<Hub>,
+    /// Its `[[listen]]` entry.
+    pub config: ListenConfig,
+    /// Named app identities (`[[apps]]`).
+    pub apps: Vec<NamedAppConfig>,
+}
+
+/// Who a request is, after its token and `?app=` were checked.
+struct Caller {
+    identity: Option<String>,
+    options: AppOptions,
+}
+
+impl AppListener {
+    fn authenticate(
+        &self,
+        req: &Request,
+        query: &HashMap<String, String>,
+    ) -> Result<Caller, Response> {
+        let presented = presented_token(req.headers(), query);
+        // A named app's own token identifies it.
+        if let Some(token) = presented.as_deref() {
+            if let Some(app) = self
+                .apps
+                .iter()
+                .find(|a| !a.access_token.is_empty() && token_matches(&a.access_token, token))
+            {
+                return Ok(Caller {
+                    identity: Some(app.name.clone()),
+                    options: app.app.clone(),
+                });
+            }
+        }
+        check_token(&self.config.access_token, presented.as_deref())?;
+        match query.get("app") {
+            None => Ok(Caller {
+                identity: None,
+                options: self.config.app.clone(),
+            }),
+            Some(name) => match self.apps.iter().find(|a| &a.name == name) {
+                Some(app) if app.access_token.is_empty() => Ok(Caller {
+                    identity: Some(app.name.clone()),
+                    options: app.app.clone(),
+                }),
+                Some(_) => Err(error(
+                    StatusCode::FORBIDDEN,
+                    format!("app `{name}` must present its own access token"),
+                )),
+                None => Err(error(
+                    StatusCode::NOT_FOUND,
+                    format!("no app named `{name}` is configured in [[apps]]"),
+                )),
+            },
+        }
+    }
+}
+
+/// The router of a forward listener: app endpoints, `/status`, and the
+/// sandbox API (when a sandbox runs).
+pub fn app_router(listener: Arc<AppListener>, sandbox: Option<Router>) -> Router {
+    let mut router = Router::new().route("/status", get(status));
+    if let Some(sandbox) = sandbox {
+        router = router.nest_service("/sandbox", sandbox);
+    }
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            listener.clone(),
+            require_token,
+        ))
+        .fallback(app_endpoint)
+        .with_state(listener)
+}
+
+async fn require_token(
+    State(l): State<Arc<AppListener>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let query = query_map(&req);
+    if let Err(resp) = check_token(
+        &l.config.access_token,
+        presented_token(req.headers(), &query).as_deref(),
+    ) {
+        return resp;
+    }
+    next.run(req).await
+}
+
+async fn status(State(l): State<Arc<AppListener>>) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let hub = &l.hub;
+    let bots: Vec<_> = hub
+        .registry
+        .bots()
+        .iter()
+        .map(|b| {
+            let h = b.health();
+            json!({
+                "self_id": b.self_id, "online": h.online, "good": h.good,
+                "next_seq": b.log.head(), "first_retained_seq": b.log.first_retained(),
+                "saved_cursors": b.cursors.iter().map(|c| (c.key().clone(), *c.value())).collect::<HashMap<_, _>>(),
+            })
+        })
+        .collect();
+    let mut apps: Vec<_> = hub
+        .registry
+        .apps
+        .iter()
+        .map(|a| {
+            let s = &a.stats;
+            let cursor = s.cursor.load(Relaxed);
+            json!({
+                "id": a.id, "self_id": a.bot.self_id, "role": a.role, "identity": a.identity, "peer": a.peer,
+                "delivered": s.delivered.load(Relaxed), "replayed": s.replayed.load(Relaxed),
+                "lost": s.lost.load(Relaxed), "oversize": s.oversize.load(Relaxed),
+                "actions": s.actions.load(Relaxed), "cursor": cursor,
+                "lag": a.bot.log.head().saturating_sub(cursor.max(1)),
+            })
+        })
+        .collect();
+    apps.sort_by_key(|a| a["id"].as_u64());
+    Json(json!({"status": "ok", "data": {"bots": bots, "apps": apps, "pending_actions": hub.dispatcher.pending_len()}})).into_response()
+}
+
+/// `/`, `/api`, `/event`, `/{self_id}/`, `/{self_id}/api`, `/{self_id}/event`.
+fn parse_app_path(path: &str) -> Option<(Option<i64>, Role)> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let role = |p: &str| match p {
+        "api" => Some(Role::Api),
+        "event" => Some(Role::Event),
+        _ => None,
+    };
+    match parts.as_slice() {
+        [] => Some((None, Role::Universal)),
+        [p] => match role(p) {
+            Some(r) => Some((None, r)),
+            None => p.parse().ok().map(|id| (Some(id), Role::Universal)),
+        },
+        [id, p] => Some((Some(id.parse().ok()?), role(p)?)),
+        _ => None,
+    }
+}
+
+async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Response {
+    let Some((path_bot, role)) = parse_app_path(req.uri().path()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no endpoint at {}: use /, /api, /event or /{{self_id}}/, /{{self_id}}/api, /{{self_id}}/event", req.uri().path()),
+        );
+    };
+    let query = query_map(&req);
+    let caller = match l.authenticate(&req, &query) {
+        Ok(c) => c,
+        Err(resp) => {
+            let peer = req
+                .extensions()
+                .get::<PeerAddr>()
+                .map(|p| p.0.to_string())
+                .unwrap_or_default();
+            tracing::warn!(%peer, path = req.uri().path(), status = resp.status().as_u16(), "app refused: bad or missing access token");
+            return resp;
+        }
+    };
+    let query_bot = match query.get("self_id").map(|s| s.parse::<i64>()) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "self_id must be an integer"),
+        None => None,
+    };
+    let registry = &l.hub.registry;
+    let bot = match path_bot.or(query_bot) {
+        Some(id) => match registry.bot(id) {
+            Some(bot) => bot,
+            None => return error(StatusCode::NOT_FOUND, format!("unknown bot {id}")),
+        },
+        None => match registry.only_bot() {
+            Some(bot) => bot,
+            None if registry.bots().is_empty() => {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no bot is connected to the gateway yet",
+                )
+            }
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "several bots are served here: choose one with /{self_id}/ or ?self_id=",
+                )
+            }
+        },
+    };
+    let peer = req
+        .extensions()
+        .get::<PeerAddr>()
+        .map(|p| p.0.to_string())
+        .unwrap_or_default();
+    let hub = l.hub.clone();
+    let config = super::app_ws_config(hub.settings.max_inbound_frame_bytes);
+    let tasks = hub.tasks.clone();
+    upgrade(&mut req, &tasks, config, move |ws| async move {
+        let ctx = hub
+            .registry
+            .register_app(bot, role, caller.options, caller.identity, peer);
+        super::session::run_app(hub, ws, ctx).await;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_paths() {
+        assert_eq!(parse_app_path("/"), Some((None, Role::Universal)));
+        assert_eq!(parse_app_path("/api"), Some((None, Role::Api)));
+        assert_eq!(parse_app_path("/event/"), Some((None, Role::Event)));
+        assert_eq!(parse_app_path("/123/"), Some((Some(123), Role::Universal)));
+        assert_eq!(parse_app_path("/123/api"), Some((Some(123), Role::Api)));
+        assert_eq!(parse_app_path("/x/api"), None);
+        assert_eq!(parse_app_path("/a/b/c"), None);
+    }
+
+    #[test]
+    fn tokens_from_every_spelling() {
+        let mut h = HeaderMap::new();
+        let q = HashMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(presented_token(&h, &q).as_deref(), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Token abc"));
+        assert_eq!(presented_token(&h, &q).as_deref(), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(presented_token(&h, &q), None);
+        let q: HashMap<_, _> = [("access_token".to_string(), "qq".to_string())].into();
+        assert_eq!(presented_token(&h, &q).as_deref(), Some("qq"));
+    }
+}

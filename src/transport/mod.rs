@@ -1,0 +1,82 @@
+//! Transports: sockets in, sessions out. Handshakes, auth, heartbeats,
+//! reconnects and limits live here; OneBot semantics do not.
+
+pub mod http;
+pub mod reverse;
+pub mod session;
+
+use std::time::Duration;
+
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// WebSocket limits for app connections: small eager read buffers keep idle
+/// connections cheap (tungstenite's defaults cost ~134 KiB each), and an
+/// explicit inbound size limit protects the gateway from a hostile peer.
+pub fn app_ws_config(max_inbound: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(64 * 1024 * 1024)
+        .max_message_size(Some(max_inbound))
+        .max_frame_size(Some(max_inbound))
+}
+
+/// WebSocket limits for upstream connections (few, busy: larger buffers).
+pub fn upstream_ws_config(max_inbound: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(max_inbound))
+        .max_frame_size(Some(max_inbound))
+}
+
+/// Capped exponential backoff with full jitter, reset after a healthy period.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    cap: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// A backoff starting at `base`, never above `cap`.
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        Self {
+            base,
+            cap,
+            attempt: 0,
+        }
+    }
+
+    /// The next delay: uniform in [d/2, d] where d = min(cap, base·2^attempt).
+    pub fn next_delay(&mut self) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << self.attempt.min(16));
+        let d = exp.min(self.cap);
+        self.attempt = self.attempt.saturating_add(1);
+        let half = d / 2;
+        half + d.saturating_sub(half).mul_f64(fastrand::f64())
+    }
+
+    /// Starts over (after a connection stayed up long enough).
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap_with_jitter_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
+        let first = b.next_delay();
+        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+        for _ in 0..10 {
+            let d = b.next_delay();
+            assert!(d <= Duration::from_millis(1000) && d >= Duration::from_millis(50));
+        }
+        let capped = b.next_delay();
+        assert!(capped >= Duration::from_millis(500), "{capped:?}");
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+}

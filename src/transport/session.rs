@@ -1,0 +1,439 @@
+//! The per-connection driver of an app session, over any WebSocket stream
+//! (accepted by a forward listener or dialled by a reverse target).
+//!
+//! A session sends `lifecycle/connect` first, replays what a returning named
+//! app missed, then delivers live events from its own cursor, answers its
+//! actions through the dispatcher, sends heartbeats and pings, and ends with a
+//! close frame that says why.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::{Sink, SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
+
+use crate::core::bus::{BusEvent, Gap};
+use crate::core::{AppCtx, Hub, LagPolicy, PostFormat, Subscription};
+use crate::protocol::event::PostType;
+use crate::protocol::{classify, retcode, Frame, FrameError, Response};
+
+/// Actions one app may have in flight before the gateway stops reading its frames.
+const MAX_ACTIONS_IN_FLIGHT: usize = 256;
+/// Events written per batch before a flush.
+const EVENT_BATCH: usize = 64;
+
+/// Why a session ended.
+#[derive(Debug)]
+pub enum SessionEnd {
+    /// The app closed the connection (with its close frame, if any).
+    PeerClosed(Option<CloseFrame>),
+    /// The socket failed.
+    Failed(String),
+    /// No frame (not even a pong) from the app for three ping intervals.
+    Dead,
+    /// The app did not keep up; the text says how far behind it was.
+    TooSlow(String),
+    /// The gateway is shutting down.
+    Shutdown,
+}
+
+impl SessionEnd {
+    fn close_frame(&self) -> Option<CloseFrame> {
+        let (code, reason) = match self {
+            Self::PeerClosed(_) | Self::Failed(_) => return None,
+            Self::Dead => (
+                CloseCode::Away,
+                String::from("no pong within three ping intervals"),
+            ),
+            Self::TooSlow(why) => (CloseCode::Policy, why.clone()),
+            Self::Shutdown => (CloseCode::Away, String::from("gateway shutting down")),
+        };
+        Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        })
+    }
+}
+
+impl std::fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PeerClosed(Some(frame)) => write!(
+                f,
+                "closed by app ({} {})",
+                u16::from(frame.code),
+                frame.reason
+            ),
+            Self::PeerClosed(None) => f.write_str("closed by app"),
+            Self::Failed(e) => write!(f, "connection failed: {e}"),
+            Self::Dead => f.write_str("no pong within three ping intervals"),
+            Self::TooSlow(why) => f.write_str(why),
+            Self::Shutdown => f.write_str("gateway shutting down"),
+        }
+    }
+}
+
+/// Unix time in seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Runs an app session to its end, then unregisters it.
+pub async fn run_app<S>(hub: Arc<Hub>, ws: WebSocketStream<S>, ctx: AppCtx) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let span = tracing::info_span!("app", id = ctx.id, self_id = ctx.bot.self_id, role = ?ctx.role, peer = %ctx.peer, identity = ctx.identity.as_deref().unwrap_or("-"));
+    async move {
+        tracing::info!("app connected");
+        let ctx = Arc::new(ctx);
+        let end = drive(&hub, ws, &ctx).await;
+        hub.registry.unregister_app(ctx.id);
+        let s = &ctx.stats;
+        tracing::info!(
+            reason = %end,
+            delivered = s.delivered.load(Ordering::Relaxed),
+            replayed = s.replayed.load(Ordering::Relaxed),
+            lost = s.lost.load(Ordering::Relaxed),
+            cursor = s.cursor.load(Ordering::Relaxed),
+            "app disconnected"
+        );
+        end
+    }
+    .instrument(span)
+    .await
+}
+
+async fn drive<S>(hub: &Arc<Hub>, ws: WebSocketStream<S>, ctx: &Arc<AppCtx>) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sink, mut stream) = ws.split();
+    let (reply_tx, mut reply_rx) = mpsc::channel::<Utf8Bytes>(hub.settings.app_queue);
+    let started = Instant::now();
+    let last_heard = AtomicU64::new(0);
+    // Events before this sequence number were written with a successful flush
+    // (0: no subscription). A batch whose write failed is not confirmed, so a
+    // returning app gets it again.
+    let confirmed = AtomicU64::new(0);
+
+    let reader = async {
+        let mut actions = JoinSet::new();
+        let in_flight = Arc::new(Semaphore::new(MAX_ACTIONS_IN_FLIGHT));
+        loop {
+            let msg = match stream.next().await {
+                Some(Ok(msg)) => msg,
+                Some(Err(e)) => return SessionEnd::Failed(e.to_string()),
+                None => return SessionEnd::PeerClosed(None),
+            };
+            last_heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            let text = match msg {
+                Message::Text(text) => text,
+                Message::Binary(bytes) => match Utf8Bytes::try_from(bytes) {
+                    Ok(text) => text,
+                    Err(_) => {
+                        let resp = Response::failed(
+                            retcode::BAD_REQUEST,
+                            "binary frame is not UTF-8 JSON",
+                        );
+                        let _ = reply_tx.send(Utf8Bytes::from(resp.to_json())).await;
+                        continue;
+                    }
+                },
+                Message::Close(frame) => return SessionEnd::PeerClosed(frame),
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            };
+            match classify(&text) {
+                Ok(Frame::Action(req)) => {
+                    ctx.stats.actions.fetch_add(1, Ordering::Relaxed);
+                    let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                        continue;
+                    };
+                    let (hub, ctx, reply_tx) = (hub.clone(), ctx.clone(), reply_tx.clone());
+                    actions.spawn(async move {
+                        hub.dispatcher.handle(&ctx, req, &reply_tx).await;
+                        drop(permit);
+                    });
+                    while actions.try_join_next().is_some() {}
+                }
+                Ok(Frame::Response(_) | Frame::Event(_)) => {
+                    tracing::debug!("app sent a frame that is not an action; ignored");
+                }
+                Err(err) => {
+                    let resp = malformed_answer(&text, &err);
+                    let _ = reply_tx.send(Utf8Bytes::from(resp.to_json())).await;
+                }
+            }
+        }
+        // `actions` drops here: in-flight calls are aborted and their pending entries removed.
+    };
+
+    let writer = async {
+        let bot = &ctx.bot;
+        let receives_events = ctx.role.receives_events();
+        let now = unix_now();
+        if receives_events {
+            let lifecycle = json!({"time": now, "self_id": bot.self_id, "post_type": "meta_event", "meta_event_type": "lifecycle", "sub_type": "connect"});
+            if let Err(end) =
+                write_all(&mut sink, [text_of(&lifecycle)], hub.settings.write_timeout).await
+            {
+                return end;
+            }
+        }
+        let mut sub = receives_events.then(|| {
+            let head = bot.log.head();
+            let start = ctx
+                .identity
+                .as_ref()
+                .and_then(|id| bot.cursors.get(id).map(|c| *c))
+                .filter(|c| *c <= head)
+                .unwrap_or(head);
+            Subscription::new(bot.log.clone(), start)
+        });
+        let replay_until = bot.log.head();
+        if let Some(s) = sub.as_ref() {
+            confirmed.store(s.cursor, Ordering::Relaxed);
+        }
+        let hb_every = hub.settings.heartbeat_interval;
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + hb_every.max(Duration::from_millis(1)),
+            hb_every.max(Duration::from_millis(1)),
+        );
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ping_every = hub.settings.ping_interval;
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch: Vec<Arc<BusEvent>> = Vec::with_capacity(EVENT_BATCH);
+        let mut out: Vec<Utf8Bytes> = Vec::with_capacity(EVENT_BATCH);
+        loop {
+            let result = tokio::select! {
+                biased;
+                _ = hub.shutdown.cancelled() => {
+                    return SessionEnd::Shutdown;
+                }
+                Some(first) = reply_rx.recv() => {
+                    out.push(first);
+                    while out.len() < EVENT_BATCH {
+                        match reply_rx.try_recv() {
+                            Ok(text) => out.push(text),
+                            Err(_) => break,
+                        }
+                    }
+                    write_all(&mut sink, out.drain(..), hub.settings.write_timeout).await
+                }
+                read = next_events(&mut sub, &mut batch) => {
+                    if let Err(gap) = read {
+                        on_gap(ctx, gap, &mut out);
+                    }
+                    let sub_ref = sub.as_ref().expect("events arrive only with a subscription");
+                    if let Some(end) = check_lag(ctx, sub_ref) {
+                        match end {
+                            Ok(skip_to) => {
+                                if let Some(s) = sub.as_mut() {
+                                    let skipped = skip_to.saturating_sub(s.cursor);
+                                    ctx.stats.lost.fetch_add(skipped, Ordering::Relaxed);
+                                    tracing::warn!(skipped, "app too slow; skipped to the newest events (on_lag = drop-oldest)");
+                                    s.cursor = skip_to;
+                                    confirmed.store(skip_to, Ordering::Relaxed);
+                                }
+                                batch.clear();
+                                continue;
+                            }
+                            Err(end) => {
+                                return end;
+                            }
+                        }
+                    }
+                    for event in batch.drain(..) {
+                        if let Some(text) = render(ctx, &event) {
+                            if event.seq < replay_until {
+                                ctx.stats.replayed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            out.push(text);
+                        }
+                    }
+                    let n = out.len() as u64;
+                    let r = write_all(&mut sink, out.drain(..), hub.settings.write_timeout).await;
+                    if r.is_ok() {
+                        ctx.stats.delivered.fetch_add(n, Ordering::Relaxed);
+                        if let Some(s) = sub.as_ref() {
+                            ctx.stats.cursor.store(s.cursor, Ordering::Relaxed);
+                            confirmed.store(s.cursor, Ordering::Relaxed);
+                        }
+                    }
+                    r
+                }
+                _ = heartbeat.tick(), if receives_events && !hb_every.is_zero() => {
+                    let health = bot.health();
+                    let beat = json!({
+                        "time": unix_now(), "self_id": bot.self_id, "post_type": "meta_event",
+                        "meta_event_type": "heartbeat", "interval": hb_every.as_millis() as u64,
+                        "status": {"online": health.online, "good": health.good},
+                    });
+                    write_all(&mut sink, [text_of(&beat)], hub.settings.write_timeout).await
+                }
+                _ = ping.tick() => {
+                    let silent_ms = (started.elapsed().as_millis() as u64).saturating_sub(last_heard.load(Ordering::Relaxed));
+                    if silent_ms > 3 * ping_every.as_millis() as u64 {
+                        return SessionEnd::Dead;
+                    }
+                    send_timed(&mut sink, Message::Ping(Default::default()), hub.settings.write_timeout).await
+                }
+            };
+            if let Err(end) = result {
+                return end;
+            }
+        }
+    };
+
+    let end = tokio::select! {
+        end = reader => end,
+        end = writer => end,
+    };
+    if let (Some(identity), cursor @ 1..) = (&ctx.identity, confirmed.load(Ordering::Relaxed)) {
+        ctx.bot.cursors.insert(identity.clone(), cursor);
+    }
+    if let Some(frame) = end.close_frame() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink_close(&mut sink, frame)).await;
+    }
+    end
+}
+
+async fn sink_close<K>(sink: &mut K, frame: CloseFrame) -> Result<(), K::Error>
+where
+    K: Sink<Message> + Unpin,
+{
+    sink.send(Message::Close(Some(frame))).await
+}
+
+async fn next_events(
+    sub: &mut Option<Subscription>,
+    batch: &mut Vec<Arc<BusEvent>>,
+) -> Result<(), Gap> {
+    match sub {
+        Some(sub) => sub.next_batch(EVENT_BATCH, batch).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Lag check after a read: `None` fine, `Some(Ok(seq))` skip to `seq`, `Some(Err(end))` disconnect.
+fn check_lag(ctx: &AppCtx, sub: &Subscription) -> Option<Result<u64, SessionEnd>> {
+    let lag = sub.lag();
+    if lag <= ctx.options.max_lag {
+        return None;
+    }
+    Some(match ctx.options.on_lag {
+        LagPolicy::Disconnect => Err(SessionEnd::TooSlow(format!(
+            "app too slow: {lag} events behind (max_lag {}); reconnect to resume",
+            ctx.options.max_lag
+        ))),
+        LagPolicy::DropOldest => Ok(ctx.bot.log.head().saturating_sub(ctx.options.max_lag / 2)),
+    })
+}
+
+fn on_gap(ctx: &AppCtx, gap: Gap, out: &mut Vec<Utf8Bytes>) {
+    ctx.stats.lost.fetch_add(gap.count(), Ordering::Relaxed);
+    tracing::warn!(
+        first_lost = gap.first_lost,
+        last_lost = gap.last_lost,
+        count = gap.count(),
+        "events evicted before this app read them (retention exceeded)"
+    );
+    if ctx.options.notify_lost {
+        out.push(text_of(&json!({
+            "time": unix_now(), "self_id": ctx.bot.self_id, "post_type": "notice",
+            "notice_type": "gateway_events_lost", "first_seq": gap.first_lost,
+            "last_seq": gap.last_lost, "count": gap.count(),
+        })));
+    }
+}
+
+/// The text this app gets for an event, or `None` when it is filtered out.
+fn render(ctx: &AppCtx, event: &BusEvent) -> Option<Utf8Bytes> {
+    if event.header.post_type == PostType::MessageSent && !ctx.options.message_sent {
+        return None;
+    }
+    let text = event.json(ctx.options.post_format);
+    if text.len() > ctx.options.max_frame_bytes {
+        ctx.stats.oversize.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            seq = event.seq,
+            bytes = text.len(),
+            max_frame_bytes = ctx.options.max_frame_bytes,
+            "event larger than this app's max_frame_bytes; not sent"
+        );
+        return None;
+    }
+    Some(text)
+}
+
+fn text_of(v: &Value) -> Utf8Bytes {
+    Utf8Bytes::from(v.to_string())
+}
+
+/// The answer to a frame that could not be parsed; keeps its echo when one can be found.
+fn malformed_answer(text: &str, err: &FrameError) -> Response {
+    let echo = serde_json::from_str::<serde_json::Map<String, Value>>(text)
+        .ok()
+        .and_then(|m| {
+            m.get("echo")
+                .and_then(|e| serde_json::value::to_raw_value(e).ok())
+        });
+    Response::failed(retcode::BAD_REQUEST, err.to_string()).with_echo(echo)
+}
+
+async fn send_timed<K>(sink: &mut K, msg: Message, limit: Duration) -> Result<(), SessionEnd>
+where
+    K: Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    match tokio::time::timeout(limit, sink.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(SessionEnd::Failed(e.to_string())),
+        Err(_) => Err(SessionEnd::TooSlow(format!(
+            "app too slow: a write did not complete within {} ms",
+            limit.as_millis()
+        ))),
+    }
+}
+
+/// Writes a batch of text frames with one flush, bounded in time.
+async fn write_all<K, I>(sink: &mut K, texts: I, limit: Duration) -> Result<(), SessionEnd>
+where
+    K: Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+    I: IntoIterator<Item = Utf8Bytes>,
+{
+    let work = async {
+        for text in texts {
+            sink.feed(Message::Text(text)).await?;
+        }
+        sink.flush().await
+    };
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(SessionEnd::Failed(e.to_string())),
+        Err(_) => Err(SessionEnd::TooSlow(format!(
+            "app too slow: a write did not complete within {} ms",
+            limit.as_millis()
+        ))),
+    }
+}
+
+/// The post format name, for logs.
+pub fn format_name(f: PostFormat) -> &'static str {
+    match f {
+        PostFormat::Array => "array",
+        PostFormat::String => "string",
+    }
+}

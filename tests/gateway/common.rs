@@ -1,0 +1,100 @@
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use onebot_gateway::testkit::AppClient;
+use onebot_gateway::{Config, Gateway};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// Starts a gateway from TOML; every `[[listen]]` in it should use port 0.
+pub async fn start(toml: &str) -> Gateway {
+    let config = Config::parse(toml, "test").expect("test config is valid");
+    Gateway::start(config).await.expect("gateway starts")
+}
+
+/// The sandbox gateway with a token, on port 0.
+pub async fn sandbox(token: &str) -> Gateway {
+    start(&format!(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\naccess_token = \"{token}\"\n"
+    ))
+    .await
+}
+
+pub fn ws_url(gw: &Gateway, path: &str) -> String {
+    format!("ws://{}{}", gw.listen_addrs[0], path)
+}
+
+pub async fn app(gw: &Gateway, path: &str, token: &str) -> AppClient {
+    let mut app = AppClient::connect(&ws_url(gw, path), Some(token))
+        .await
+        .expect("app connects");
+    let first = app.next_json().await.expect("first frame");
+    assert_eq!(
+        first["meta_event_type"], "lifecycle",
+        "first frame is lifecycle: {first}"
+    );
+    app
+}
+
+/// Waits until `cond` holds, checking every 10 ms, for at most 10 s.
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// An upstream the test drives by hand: the gateway dials it (`type = "ws"`),
+/// and each accepted connection is handed to the test.
+pub struct ManualUpstream {
+    pub listener: TcpListener,
+}
+
+impl ManualUpstream {
+    pub async fn bind() -> Self {
+        Self {
+            listener: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.listener.local_addr().unwrap())
+    }
+
+    /// Accepts the gateway's connection and says hello as bot `self_id`.
+    pub async fn accept(&self, self_id: i64) -> WebSocketStream<TcpStream> {
+        let (stream, _) = tokio::time::timeout(Duration::from_secs(10), self.listener.accept())
+            .await
+            .expect("gateway dials the upstream")
+            .unwrap();
+        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let hello = json!({"time": 1, "self_id": self_id, "post_type": "meta_event", "meta_event_type": "lifecycle", "sub_type": "connect"});
+        ws.send(Message::Text(hello.to_string().into()))
+            .await
+            .unwrap();
+        ws
+    }
+}
+
+/// Reads the next action frame the gateway sent to an upstream.
+pub async fn next_action(ws: &mut WebSocketStream<TcpStream>) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("an action arrives")
+            .expect("open")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+pub async fn send_json(ws: &mut WebSocketStream<TcpStream>, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}

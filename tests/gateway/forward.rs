@@ -1,0 +1,244 @@
+//! Forward WebSocket apps: handshake, auth, first frame, echo, roles, bad frames.
+
+use onebot_gateway::testkit::AppClient;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+use crate::common::*;
+
+fn http_status(err: WsError) -> u16 {
+    match err {
+        WsError::Http(resp) => resp.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn first_frame_is_lifecycle_connect_with_the_bots_self_id() {
+    let gw = sandbox("t").await;
+    let mut app = AppClient::connect(&ws_url(&gw, "/"), Some("t"))
+        .await
+        .unwrap();
+    let first = app.next_json().await.unwrap();
+    assert_eq!(first["post_type"], "meta_event");
+    assert_eq!(first["meta_event_type"], "lifecycle");
+    assert_eq!(first["sub_type"], "connect");
+    assert_eq!(first["self_id"], 10000);
+    assert!(first["time"].as_i64().unwrap() > 1_600_000_000);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_token_is_401_wrong_token_is_403_query_token_works() {
+    let gw = sandbox("secret").await;
+    let err = AppClient::connect(&ws_url(&gw, "/"), None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(http_status(err), 401);
+    let err = AppClient::connect(&ws_url(&gw, "/"), Some("nope"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(http_status(err), 403);
+    let mut app = AppClient::connect(&ws_url(&gw, "/?access_token=secret"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.next_json().await.unwrap()["meta_event_type"],
+        "lifecycle"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_path_and_unknown_bot_are_404() {
+    let gw = sandbox("t").await;
+    let err = AppClient::connect(&ws_url(&gw, "/a/b/c"), Some("t"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(http_status(err), 404);
+    let err = AppClient::connect(&ws_url(&gw, "/424242/"), Some("t"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(http_status(err), 404);
+    let mut ok = AppClient::connect(&ws_url(&gw, "/10000/api"), Some("t"))
+        .await
+        .unwrap();
+    let answer = ok.call("get_login_info", json!({})).await;
+    assert_eq!(answer["data"]["user_id"], 10000);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn echo_of_every_type_comes_back_identical_and_absent_stays_absent() {
+    let gw = sandbox("t").await;
+    let mut app = app(&gw, "/", "t").await;
+    for echo in [
+        json!("1"),
+        json!(2),
+        json!(18446744073709551615u64),
+        json!({"seq": 1, "nested": [1, "x"]}),
+        json!([1, 2]),
+        Value::Null,
+    ] {
+        app.send_action("get_login_info", json!({}), Some(echo.clone()))
+            .await;
+        let resp = app.next_response().await.unwrap();
+        assert_eq!(resp["status"], "ok");
+        assert_eq!(resp["retcode"], 0);
+        assert_eq!(resp.get("echo"), Some(&echo), "echo {echo}");
+        assert!(resp.get("post_type").is_none());
+    }
+    // A very large integer beyond u64 keeps its exact digits.
+    app.send_text(r#"{"action":"get_login_info","echo":123456789012345678901234567890}"#)
+        .await;
+    let text = loop {
+        let t = app.next_text().await.unwrap();
+        if !t.contains("post_type") {
+            break t;
+        }
+    };
+    assert!(
+        text.contains(r#""echo":123456789012345678901234567890"#),
+        "{text}"
+    );
+    app.send_action("get_login_info", json!({}), None).await;
+    let resp = app.next_response().await.unwrap();
+    assert!(resp.get("echo").is_none(), "{resp}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn event_role_actions_are_refused_and_the_connection_stays_up() {
+    let gw = sandbox("t").await;
+    let mut ev = app(&gw, "/event", "t").await;
+    ev.send_action("get_login_info", json!({}), Some(json!("e")))
+        .await;
+    let resp = ev.next_response().await.unwrap();
+    assert_eq!(resp["status"], "failed");
+    assert_eq!(resp["retcode"], 1403);
+    assert!(resp["message"].as_str().unwrap().contains("Event role"));
+    assert_eq!(resp["echo"], "e");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_frames_get_1400_naming_the_problem_and_the_session_survives() {
+    let gw = sandbox("t").await;
+    let mut app = app(&gw, "/", "t").await;
+    app.send_text("this is not json").await;
+    let resp = app.next_response().await.unwrap();
+    assert_eq!(resp["retcode"], 1400);
+    assert_eq!(resp["status"], "failed");
+    assert!(
+        resp["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON object"),
+        "{resp}"
+    );
+    app.send_text(r#"{"action": 5, "echo": "bad"}"#).await;
+    let resp = app.next_response().await.unwrap();
+    assert_eq!(resp["retcode"], 1400);
+    assert_eq!(resp["echo"], "bad");
+    assert!(
+        resp["message"].as_str().unwrap().contains("action"),
+        "{resp}"
+    );
+    // Still serving.
+    assert_eq!(app.call("get_login_info", json!({})).await["retcode"], 0);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn heartbeats_carry_the_bots_real_status() {
+    let gw =
+        start("[gateway]\nheartbeat_interval_ms = 100\n[[listen]]\naddress = \"127.0.0.1:0\"\n")
+            .await;
+    let mut app = AppClient::connect(&ws_url(&gw, "/"), None).await.unwrap();
+    app.next_json().await.unwrap();
+    let beat = app.next_json().await.unwrap();
+    assert_eq!(beat["meta_event_type"], "heartbeat");
+    assert_eq!(beat["interval"], 100);
+    assert_eq!(beat["status"]["online"], true);
+    // The upstream goes away: the next heartbeat says so.
+    gw.hub.registry.bot(10000).unwrap().set_upstream(None);
+    let beat = loop {
+        let b = app.next_json().await.unwrap();
+        if b["status"]["online"] == false {
+            break b;
+        }
+    };
+    assert_eq!(beat["status"]["good"], false);
+    let status = app.call("get_status", json!({})).await;
+    assert_eq!(status["data"]["online"], false);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_apps_with_a_reason() {
+    let gw = sandbox("t").await;
+    let mut app = app(&gw, "/", "t").await;
+    let shutdown = tokio::spawn(gw.shutdown());
+    let (code, reason) = app.closed().await.expect("a close frame");
+    assert_eq!(code, 1001);
+    assert!(reason.contains("shutting down"), "{reason}");
+    shutdown.await.unwrap();
+}
+
+#[tokio::test]
+async fn string_post_format_apps_get_cq_strings_array_apps_get_arrays() {
+    let gw = start(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\n[[listen]]\naddress = \"127.0.0.1:0\"\napp = { post_format = \"string\" }\n",
+    )
+    .await;
+    let mut arr = AppClient::connect(&format!("ws://{}/", gw.listen_addrs[0]), None)
+        .await
+        .unwrap();
+    let mut s = AppClient::connect(&format!("ws://{}/", gw.listen_addrs[1]), None)
+        .await
+        .unwrap();
+    arr.next_json().await.unwrap();
+    s.next_json().await.unwrap();
+    let bot = gw.hub.registry.bot(10000).unwrap();
+    bot.log.publish_value(&json!({
+        "time": 1, "self_id": 10000, "post_type": "message", "message_type": "private", "sub_type": "friend",
+        "message_id": 1, "user_id": 2, "font": 0, "sender": {"user_id": 2, "nickname": "n"},
+        "message": [{"type": "text", "data": {"text": "a[b]"}}, {"type": "face", "data": {"id": "1"}}],
+        "raw_message": "a&#91;b&#93;[CQ:face,id=1]",
+    }));
+    let a = arr.next_non_meta().await.unwrap();
+    assert!(a["message"].is_array());
+    let b = s.next_non_meta().await.unwrap();
+    assert_eq!(b["message"], "a&#91;b&#93;[CQ:face,id=1]");
+    assert_eq!(b["raw_message"], "a&#91;b&#93;[CQ:face,id=1]");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn async_suffix_answers_per_config() {
+    let gw = start(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\n[[listen]]\naddress = \"127.0.0.1:0\"\napp = { async_reply = \"ok\" }\n",
+    )
+    .await;
+    let mut spec = AppClient::connect(&format!("ws://{}/", gw.listen_addrs[0]), None)
+        .await
+        .unwrap();
+    let mut koishi = AppClient::connect(&format!("ws://{}/", gw.listen_addrs[1]), None)
+        .await
+        .unwrap();
+    let r = spec.call("get_login_info_async", json!({})).await;
+    assert_eq!(
+        (r["status"].as_str(), r["retcode"].as_i64()),
+        (Some("async"), Some(1))
+    );
+    let r = koishi.call("get_login_info_async", json!({})).await;
+    assert_eq!(
+        (r["status"].as_str(), r["retcode"].as_i64()),
+        (Some("ok"), Some(0))
+    );
+    gw.shutdown().await;
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the gateway core: real sockets on 127.0.0.1, the
+//! gateway started in-process on port 0, apps and upstreams played by
+//! tokio-tungstenite peers.
+
+mod common;
+mod dispatcher;
+mod forward;
+mod reverse;
+mod upstream;
