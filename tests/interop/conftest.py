@@ -36,6 +36,8 @@ def pytest_runtest_makereport(item, call):
         offsets = item.stash.get(_offsets, {}) if report.when == "call" else {}
         for proc in harness.STARTED:
             text = proc.log()[offsets.get(id(proc), 0):]
+            if not text.strip():
+                continue  # nothing new from this process during the failed test
             lines = text.splitlines()
             shown = "\n".join(lines[-LOG_LINES:])
             cut = f" (last {LOG_LINES} of {len(lines)} lines)" if len(lines) > LOG_LINES else ""
