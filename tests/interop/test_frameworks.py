@@ -301,3 +301,23 @@ def test_framework_restart_reconnects(env: Setup):
         assert "Duplicate X-Self-ID" not in after, "the gateway's redial was refused as a duplicate"
         if isinstance(env.app, NoneBotApp):
             assert "There's already a bot" not in env.app.log()
+
+
+# --- 7. the gateway restarts under the framework ------------------------------
+
+
+def test_gateway_restart_reconnects(env: Setup):
+    """The gateway stops (SIGTERM) and starts again on the same port: the framework
+    comes back by itself (forward: it redials; reverse: the gateway dials it)."""
+    if env.kind == "koishi" and env.mode == "forward":
+        # Koishi's 'ws' client never redials once the server closed the socket:
+        # adapter-onebot 6.9.4's close handler calls bot.offline(), which makes
+        # satori's retry timer (WsClientBase.reconnect) give up. Use ws-reverse
+        # for Koishi, where the gateway redials.
+        pytest.skip("Koishi's forward WS client does not reconnect after the server closes")
+    since = env.app.mark()
+    env.gateway.stop()
+    env.app.wait_record(lambda r: r.get("kind") == "disconnected", "the bot to go offline", since)
+    env.gateway.start()
+    env.app.wait_connected(since=since, timeout=RECONNECT_TIMEOUT)
+    ping_roundtrip(env, since)
