@@ -15,6 +15,7 @@ import pytest
 
 from harness import (
     GROUP,
+    EVENT_TIMEOUT,
     RECONNECT_TIMEOUT,
     SELF_ID,
     TOKEN,
@@ -116,6 +117,17 @@ def test_connects_and_registers_bot(env: Setup):
         # NoneBot binds a forward socket on the lifecycle/connect meta event.
         lifecycle = env.app.events("LifecycleMetaEvent")
         assert lifecycle and lifecycle[0]["event"]["sub_type"] == "connect", lifecycle
+
+
+def test_heartbeat_is_a_typed_meta_event(env: Setup):
+    """The gateway's own heartbeat parses as NoneBot's HeartbeatMetaEvent (it needs
+    `status` and `interval`); Koishi does not surface meta events."""
+    if env.kind == "koishi":
+        pytest.skip("Koishi does not surface meta events")
+    e = env.app.wait_event("HeartbeatMetaEvent", timeout=EVENT_TIMEOUT)
+    assert e["self_id"] == SELF_ID, e
+    assert e["status"].get("online") is True and e["status"].get("good") is True, e
+    assert isinstance(e["interval"], int) and e["interval"] > 0, e
 
 
 # --- 2. ping -> pong through the framework's normal reply path ----------------
@@ -321,3 +333,4 @@ def test_gateway_restart_reconnects(env: Setup):
     env.gateway.start()
     env.app.wait_connected(since=since, timeout=RECONNECT_TIMEOUT)
     ping_roundtrip(env, since)
+
