@@ -202,7 +202,9 @@ class Gateway:
         reverse: Iterable[tuple[str, Optional[str]]] = (),
         upstreams: Iterable[tuple[str, Optional[str]]] = (),
         sandbox: bool = True,
+        extra: str = "",
     ):
+        """`extra` is appended to the generated TOML (more tables, e.g. `[[apps]]`)."""
         self.name = name
         self.token = token
         self.port = free_port()
@@ -221,7 +223,7 @@ class Gateway:
                 lines.append(f"access_token = {toml_str(tok)}")
         if sandbox:
             lines += ["", "[sandbox]", 'store = ":memory:"']
-        self.config_text = "\n".join(lines) + "\n"
+        self.config_text = "\n".join(lines) + "\n" + (("\n" + extra.strip() + "\n") if extra else "")
         self.config_path = self.dir / "gateway.toml"
         self.config_path.write_text(self.config_text)
         if not GATEWAY_BIN.exists():
