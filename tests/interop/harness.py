@@ -203,8 +203,10 @@ class Gateway:
         upstreams: Iterable[tuple[str, Optional[str]]] = (),
         sandbox: bool = True,
         extra: str = "",
+        listen_app: str = "",
     ):
-        """`extra` is appended to the generated TOML (more tables, e.g. `[[apps]]`)."""
+        """`extra` is appended to the generated TOML (more tables, e.g. `[[apps]]`);
+        `listen_app` is the listener's `app = {...}` delivery options, e.g. `post_format = "string"`."""
         self.name = name
         self.token = token
         self.port = free_port()
@@ -213,6 +215,8 @@ class Gateway:
         lines = ["[[listen]]", f'address = "127.0.0.1:{self.port}"']
         if token is not None:
             lines.append(f"access_token = {toml_str(token)}")
+        if listen_app:
+            lines.append(f"app = {{ {listen_app} }}")
         for url, tok in reverse:
             lines += ["", "[[reverse]]", f"url = {toml_str(url)}"]
             if tok is not None:

@@ -246,6 +246,23 @@ def test_offline_file_notice(env: Setup):
     assert e.get("file", {}).get("name") == name and e["file"].get("size") == 1234, e
 
 
+# --- text that needs escaping survives the whole round trip -------------------
+
+# CQ-code specials, a comma, Chinese and an emoji.
+TRICKY = "a&b [c], d=e &amp; 你好 😀"
+
+
+def test_special_characters_survive(env: Setup):
+    w = word()
+    since = env.app.mark()
+    mid = env.gateway.say(USER_A, [{"type": "text", "data": {"text": f"ping {TRICKY} {w}"}}])
+    reply = env.gateway.wait_reply(f"pong {TRICKY} {w}")
+    assert plain_text(reply["message"]) == f"pong {TRICKY} {w}", reply
+    if isinstance(env.app, NoneBotApp):
+        e = env.app.wait_event("GroupMessageEvent", lambda e: e["message_id"] == mid, f"of {mid}", since)
+        assert plain_text(e["message"]) == f"ping {TRICKY} {w}", e["message"]
+
+
 # --- 5. a wrong token is refused, and the gateway says why --------------------
 
 # A warning (or error) line of the gateway's log naming the reason.
@@ -333,4 +350,5 @@ def test_gateway_restart_reconnects(env: Setup):
     env.gateway.start()
     env.app.wait_connected(since=since, timeout=RECONNECT_TIMEOUT)
     ping_roundtrip(env, since)
+
 
