@@ -27,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 INTEROP = ROOT / ".interop"
 GATEWAY_BIN = Path(
-    os.environ.get("ONEBOT_GATEWAY_BIN", ROOT / "target" / "debug" / "onebot-gateway")
+    os.environ.get("ONEBOT_GATEWAY_BIN")
+    or ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "onebot-gateway"
 )
 VENV_PYTHON = INTEROP / "venv" / "bin" / "python"
 KOISHI_MODULES = INTEROP / "koishi" / "node_modules"
