@@ -23,7 +23,6 @@ from harness import (
     USER_B,
     App,
     Gateway,
-    KoishiApp,
     NoneBotApp,
     make_app,
     plain_text,
