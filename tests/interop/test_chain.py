@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from harness import GROUP, SELF_ID, TOKEN, USER_A, USER_B, Gateway, NoneBotApp
+from harness import GROUP, RECONNECT_TIMEOUT, SELF_ID, TOKEN, USER_A, USER_B, Gateway, NoneBotApp, wait_until
 
 B_TOKEN = "b-secret"
 
@@ -64,3 +64,27 @@ def test_notice_through_two_gateways(chain):
     a.poke(USER_B, target_id=SELF_ID)
     e = nonebot.wait_event("PokeNotifyEvent", lambda e: e["user_id"] == USER_B, "from the user", since)
     assert e["group_id"] == GROUP
+
+
+def test_upstream_restart_needs_no_framework_restart(chain):
+    """Gateway A (the implementation, as B sees it) stops and comes back: B redials
+    it, and NoneBot on B answers again without being touched."""
+    a, _, nonebot = chain
+    since = nonebot.mark()
+    a.stop()
+    a.start()
+    w = uuid.uuid4().hex[:8]
+
+    def answered() -> bool:
+        # Until B is back on A, the user's message has no one to reach: say it again.
+        a.say(USER_A, f"ping back {w}")
+        try:
+            a.wait_reply(f"pong back {w}", timeout=3)
+            return True
+        except AssertionError:
+            return False
+
+    wait_until(answered, RECONNECT_TIMEOUT, "NoneBot on B to answer through the restarted A")
+    # NoneBot's connection to B outlived the upstream's restart.
+    dropped = [r for r in nonebot.records()[since:] if r.get("kind") == "disconnected"]
+    assert not dropped, f"NoneBot lost the bot while A restarted: {dropped}"
