@@ -82,6 +82,30 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Event retention for apps that are behind or away.
     pub retention: RetentionConfig,
+    /// The durable event journal (off unless `path` is set).
+    pub journal: JournalConfig,
+}
+
+/// `[journal]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// SQLite file; absent = no journal (events live in memory only).
+    pub path: Option<std::path::PathBuf>,
+    /// Bots to journal; empty = every bot.
+    pub bots: Vec<i64>,
+    /// How often app cursors are saved, ms.
+    pub flush_cursors_ms: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            bots: Vec::new(),
+            flush_cursors_ms: 500,
+        }
+    }
 }
 
 impl Default for Config {
@@ -94,6 +118,7 @@ impl Default for Config {
             upstream: Vec::new(),
             sandbox: SandboxConfig::default(),
             retention: RetentionConfig::default(),
+            journal: JournalConfig::default(),
         }
     }
 }
@@ -403,6 +428,7 @@ impl Config {
                 g.max_inbound_frame_bytes as u64,
             ),
             ("retention.max_events", self.retention.max_events as u64),
+            ("journal.flush_cursors_ms", self.journal.flush_cursors_ms),
         ] {
             if value == 0 {
                 return invalid(key.into(), "must be greater than 0".into());

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, UpstreamConfig};
+use crate::core::journal::Journal;
 use crate::core::{Dispatcher, Hub, Registry};
 use crate::transport::http::{app_router, serve, AppListener};
 use crate::upstream::remote::{
@@ -35,6 +36,9 @@ pub enum StartError {
     /// The sandbox could not open its world.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// The event journal could not be opened.
+    #[error(transparent)]
+    Journal(#[from] crate::core::journal::JournalError),
 }
 
 /// A running gateway.
@@ -55,7 +59,12 @@ impl Gateway {
     /// # Errors
     /// [`StartError`] when a listener cannot be bound or the sandbox store cannot be opened.
     pub async fn start(config: Config) -> Result<Self, StartError> {
-        let registry = Registry::new(config.retention.retention());
+        let retention = config.retention.retention();
+        let journal = match &config.journal.path {
+            Some(path) => Some((Journal::open(path, retention)?, config.journal.bots.clone())),
+            None => None,
+        };
+        let registry = Registry::with_journal(retention, journal.clone());
         let hub = Arc::new(Hub {
             registry: registry.clone(),
             dispatcher: Dispatcher::new(config.gateway.dispatch()),
@@ -147,6 +156,19 @@ impl Gateway {
                     },
                 ));
             }
+        }
+        if journal.is_some() {
+            let (registry, shutdown) = (registry.clone(), hub.shutdown.clone());
+            let every = Duration::from_millis(config.journal.flush_cursors_ms);
+            hub.tasks.spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => registry.save_cursors(),
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            });
         }
         for target in &config.reverse {
             hub.tasks.spawn(crate::transport::reverse::run_target(

@@ -101,21 +101,25 @@ impl AppClient {
         }
     }
 
-    /// The next frame that is not a heartbeat/lifecycle meta event.
+    /// The next frame that is not a heartbeat/lifecycle meta event, within [`WAIT`] in all.
     pub async fn next_non_meta(&mut self) -> Option<Value> {
-        loop {
-            let v = self.next_json().await?;
-            if v.get("post_type").and_then(Value::as_str) != Some("meta_event") {
-                return Some(v);
-            }
-        }
+        self.next_matching(|v| v.get("post_type").and_then(Value::as_str) != Some("meta_event"))
+            .await
     }
 
-    /// The next answer frame (no `post_type`).
+    /// The next answer frame (no `post_type`), within [`WAIT`] in all.
     pub async fn next_response(&mut self) -> Option<Value> {
+        self.next_matching(|v| v.get("post_type").is_none()).await
+    }
+
+    /// The next JSON frame for which `pred` holds; frames before it are
+    /// skipped. Heartbeats do not extend the wait: the deadline is overall.
+    pub async fn next_matching(&mut self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let v = self.next_json().await?;
-            if v.get("post_type").is_none() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let v = self.next_json_within(left).await?;
+            if pred(&v) {
                 return Some(v);
             }
         }

@@ -145,6 +145,9 @@ struct Ring {
     events: VecDeque<Arc<BusEvent>>,
     /// Sequence number the next published event gets.
     next_seq: u64,
+    /// With a journal: the next sequence number handed to the journal writer
+    /// (events between `next_seq` and this are being committed).
+    next_reserved: u64,
     bytes: usize,
 }
 
@@ -159,6 +162,9 @@ pub struct EventLog {
     ring: Mutex<Ring>,
     head: watch::Sender<u64>,
     retention: Retention,
+    /// When set, events go to the durable journal first and enter the ring
+    /// only once committed (see [`super::journal`]).
+    journal: OnceLock<super::journal::JournalSender>,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -177,16 +183,67 @@ impl EventLog {
             ring: Mutex::new(Ring {
                 events: VecDeque::new(),
                 next_seq: first_seq,
+                next_reserved: first_seq,
                 bytes: 0,
             }),
             head: watch::Sender::new(first_seq),
             retention,
+            journal: OnceLock::new(),
         }
     }
 
+    /// A log restored from a journal: `events` are (seq, text) in order, and
+    /// `next_seq` is where new events continue.
+    pub fn restored(retention: Retention, events: Vec<(u64, String)>, next_seq: u64) -> Self {
+        let log = Self::new(retention, events.first().map_or(next_seq, |(seq, _)| *seq));
+        for (seq, text) in events {
+            if let Ok(header) = EventHeader::parse(&text) {
+                log.append_committed(seq, header, Utf8Bytes::from(text));
+            }
+        }
+        let mut ring = log.ring.lock().expect("event log poisoned");
+        ring.next_seq = ring.next_seq.max(next_seq);
+        ring.next_reserved = ring.next_seq;
+        let head = ring.next_seq;
+        drop(ring);
+        log.head.send_replace(head);
+        log
+    }
+
+    /// Routes this log's events through the journal from now on.
+    pub fn attach_journal(&self, journal: super::journal::JournalSender) {
+        let _ = self.journal.set(journal);
+    }
+
+    /// Appends an event the journal has committed (journal writer only; it
+    /// calls this in sequence order).
+    pub(crate) fn append_committed(&self, seq: u64, header: EventHeader, text: Utf8Bytes) {
+        {
+            let mut ring = self.ring.lock().expect("event log poisoned");
+            debug_assert!(seq >= ring.next_seq, "journal commits in order");
+            ring.next_seq = seq + 1;
+            ring.next_reserved = ring.next_reserved.max(seq + 1);
+            ring.bytes += text.len();
+            ring.events
+                .push_back(Arc::new(BusEvent::new(seq, header, text)));
+            self.evict(&mut ring);
+        }
+        self.head.send_replace(seq + 1);
+    }
+
     /// Appends an event given as JSON text; returns its sequence number.
-    pub fn publish_text(&self, header: EventHeader, text: impl Into<Utf8Bytes>) -> u64 {
+    /// With a journal, the event becomes visible to readers once committed.
+    pub fn publish_text(self: &Arc<Self>, header: EventHeader, text: impl Into<Utf8Bytes>) -> u64 {
         let text = text.into();
+        if let Some(journal) = self.journal.get() {
+            // Reserve the number and enqueue under the ring lock, so the
+            // writer receives events in sequence order whoever publishes.
+            let mut ring = self.ring.lock().expect("event log poisoned");
+            let seq = ring.next_reserved;
+            ring.next_reserved += 1;
+            journal.append(self.clone(), seq, header, text);
+            return seq;
+        }
         let seq = {
             let mut ring = self.ring.lock().expect("event log poisoned");
             let seq = ring.next_seq;
@@ -202,7 +259,7 @@ impl EventLog {
     }
 
     /// Appends an event given as a JSON value (serialized here, once).
-    pub fn publish_value(&self, event: &Value) -> Option<u64> {
+    pub fn publish_value(self: &Arc<Self>, event: &Value) -> Option<u64> {
         let header = EventHeader::from_value(event)?;
         let text = serde_json::to_string(event).ok()?;
         Some(self.publish_text(header, text))
@@ -370,7 +427,7 @@ mod tests {
 
     #[test]
     fn message_events_convert_once_and_non_message_events_share_bytes() {
-        let log = EventLog::new(Retention::default(), 1);
+        let log = Arc::new(EventLog::new(Retention::default(), 1));
         log.publish_value(&serde_json::json!({
             "time": 1, "self_id": 1, "post_type": "message", "message_type": "private",
             "message": [{"type": "text", "data": {"text": "hi"}}], "raw_message": "hi"

@@ -5,6 +5,7 @@
 
 pub mod bus;
 pub mod dispatcher;
+pub mod journal;
 pub mod registry;
 
 pub use bus::{BusEvent, EventLog, PostFormat, Retention, Subscription};

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::bus::{EventLog, PostFormat, Retention};
+use super::journal::Journal;
 use crate::upstream::{EventSink, UpstreamLink};
 
 /// An app connection's role, as in `X-Client-Role`.
@@ -161,10 +162,10 @@ impl std::fmt::Debug for Bot {
 }
 
 impl Bot {
-    fn new(self_id: i64, retention: Retention) -> Self {
+    fn new(self_id: i64, log: EventLog) -> Self {
         Self {
             self_id,
-            log: Arc::new(EventLog::new(retention, 1)),
+            log: Arc::new(log),
             upstream: RwLock::new(None),
             health: watch::Sender::new(Health {
                 online: false,
@@ -233,6 +234,7 @@ pub struct AppCtx {
 pub struct Registry {
     bots: DashMap<i64, Arc<Bot>>,
     retention: Retention,
+    journal: Option<(Arc<Journal>, Vec<i64>)>,
     next_app_id: AtomicU64,
     /// Connected apps, for the status endpoint.
     pub apps: DashMap<u64, AppCtx>,
@@ -250,13 +252,78 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// An empty registry; every bot's log uses `retention`.
     pub fn new(retention: Retention) -> Arc<Self> {
-        Arc::new(Self {
+        Self::with_journal(retention, None)
+    }
+
+    /// A registry whose bots (all, or those listed) keep a durable journal.
+    /// Bots found in the journal are restored at once, with their saved cursors.
+    pub fn with_journal(
+        retention: Retention,
+        journal: Option<(Arc<Journal>, Vec<i64>)>,
+    ) -> Arc<Self> {
+        let restored = journal
+            .as_ref()
+            .map(|(j, _)| j.restored_bots())
+            .unwrap_or_default();
+        let registry = Arc::new(Self {
             bots: DashMap::new(),
             retention,
+            journal,
             next_app_id: AtomicU64::new(1),
             apps: DashMap::new(),
             bot_added: watch::Sender::new(0),
-        })
+        });
+        for self_id in restored {
+            registry.bot_or_insert(self_id);
+        }
+        registry
+    }
+
+    fn journal_for(&self, self_id: i64) -> Option<&Arc<Journal>> {
+        self.journal
+            .as_ref()
+            .filter(|(_, bots)| bots.is_empty() || bots.contains(&self_id))
+            .map(|(j, _)| j)
+    }
+
+    fn new_bot(&self, self_id: i64) -> Bot {
+        let Some(journal) = self.journal_for(self_id) else {
+            return Bot::new(self_id, EventLog::new(self.retention, 1));
+        };
+        let restored = journal.take_restored(self_id);
+        if !restored.events.is_empty() {
+            tracing::info!(
+                self_id,
+                events = restored.events.len(),
+                next_seq = restored.next_seq,
+                "journal restored"
+            );
+        }
+        let log = EventLog::restored(self.retention, restored.events, restored.next_seq);
+        log.attach_journal(journal.sender(self_id));
+        let bot = Bot::new(self_id, log);
+        for (identity, seq) in restored.cursors {
+            bot.cursors.insert(identity, seq);
+        }
+        bot
+    }
+
+    /// Saves every journaled bot's app cursors (called periodically).
+    pub fn save_cursors(&self) {
+        let Some((journal, _)) = &self.journal else {
+            return;
+        };
+        let mut all = Vec::new();
+        for bot in self.bots.iter() {
+            if self.journal_for(bot.self_id).is_some() {
+                all.extend(
+                    bot.cursors
+                        .iter()
+                        .map(|c| (bot.self_id, c.key().clone(), *c.value())),
+                );
+            }
+        }
+        journal.save_cursors(all);
     }
 
     /// The bot with this id, creating it (offline) on first sight.
@@ -267,7 +334,7 @@ impl Registry {
         let bot = self
             .bots
             .entry(self_id)
-            .or_insert_with(|| Arc::new(Bot::new(self_id, self.retention)))
+            .or_insert_with(|| Arc::new(self.new_bot(self_id)))
             .clone();
         self.bot_added.send_modify(|n| *n += 1);
         bot

@@ -134,6 +134,14 @@ pub fn opt_bool_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>,
     })
 }
 
+/// serde helper: text; a number is written in decimal, `null` is empty.
+///
+/// # Errors
+/// When the value is neither a string, a number, nor null.
+pub fn text_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    opt_text_lenient(d).map(Option::unwrap_or_default)
+}
+
 /// serde helper: optional text; a number is written in decimal, `null` is `None`.
 ///
 /// # Errors

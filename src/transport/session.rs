@@ -199,6 +199,11 @@ where
                 .and_then(|id| bot.cursors.get(id).map(|c| *c))
                 .filter(|c| *c <= head)
                 .unwrap_or(head);
+            if let Some(identity) = &ctx.identity {
+                // Remembered from the first moment, so even a crash right
+                // after connecting leaves a position to replay from.
+                bot.cursors.insert(identity.clone(), start);
+            }
             Subscription::new(bot.log.clone(), start)
         });
         let replay_until = bot.log.head();
@@ -238,7 +243,10 @@ where
                         on_gap(ctx, gap, &mut out);
                     }
                     let sub_ref = sub.as_ref().expect("events arrive only with a subscription");
-                    if let Some(end) = check_lag(ctx, sub_ref) {
+                    // A returning app's backlog is not lag: it is judged only
+                    // once it has caught up with what it missed.
+                    let replaying = sub_ref.cursor < replay_until;
+                    if let Some(end) = check_lag(ctx, sub_ref).filter(|_| !replaying) {
                         match end {
                             Ok(skip_to) => {
                                 if let Some(s) = sub.as_mut() {
@@ -271,6 +279,11 @@ where
                         if let Some(s) = sub.as_ref() {
                             ctx.stats.cursor.store(s.cursor, Ordering::Relaxed);
                             confirmed.store(s.cursor, Ordering::Relaxed);
+                            // Kept current while connected, so the journal's
+                            // periodic save survives a crash of the gateway.
+                            if let Some(identity) = &ctx.identity {
+                                bot.cursors.insert(identity.clone(), s.cursor);
+                            }
                         }
                     }
                     r

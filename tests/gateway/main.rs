@@ -3,6 +3,7 @@
 //! tokio-tungstenite peers.
 
 mod common;
+mod delivery;
 mod dispatcher;
 mod forward;
 mod reverse;

@@ -282,6 +282,11 @@ actions! {
     GroupPoke = "group_poke",
 }
 
+/// True when `action` (suffix stripped) is one of [`KNOWN_ACTIONS`].
+pub fn is_known(action: &str) -> bool {
+    KNOWN_ACTIONS.contains(&split_suffix(action).0)
+}
+
 /// Reads the params of a known action into a typed [`Action`].
 ///
 /// A trailing `_async` / `_rate_limited` is stripped before the lookup.
@@ -293,7 +298,7 @@ actions! {
 /// first bad field.
 pub fn parse(action: &str, params: &Value) -> Result<Option<Action>, ParamError> {
     let (name, _) = split_suffix(action);
-    if !KNOWN_ACTIONS.contains(&name) {
+    if !is_known(name) {
         return Ok(None);
     }
     let params = Params::new(params)?;

@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::fields::{GroupRequestKind, HonorType, MessageParam, MessageType, Params};
+use super::fields::{GroupRequestKind, HonorType, MessageParam, MessageType, Param, Params};
 use super::{params, FromParams, ParamError};
 
 params! {
@@ -276,7 +276,91 @@ params! {
         /// The event the operation answers (may be trimmed).
         context: Map<String, Value>,
         /// The operation, e.g. `{"reply": "hi", "at_sender": false}`.
-        operation: Map<String, Value>,
+        operation: QuickOperation,
+    }
+}
+
+/// The `operation` of `.handle_quick_operation`: what to do about the event in
+/// `context` (the HTTP POST spec's quick operations). Defaults are the spec's;
+/// which keys apply depends on the event (reply for messages, approve for requests).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuickOperation {
+    /// Reply with this message (messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<MessageParam>,
+    /// Send a string reply as plain text.
+    pub auto_escape: bool,
+    /// Mention the sender at the start of the reply (group messages; default true).
+    pub at_sender: bool,
+    /// Recall the message (group messages).
+    pub delete: bool,
+    /// Kick the sender (group messages).
+    pub kick: bool,
+    /// Mute the sender for `ban_duration` (group messages).
+    pub ban: bool,
+    /// Mute seconds (default 30 minutes).
+    pub ban_duration: i64,
+    /// Accept or refuse (requests); absent leaves the request alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approve: Option<bool>,
+    /// Remark of the new friend (friend requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+    /// Refusal reason (group requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Any other key, kept for the implementation.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl QuickOperation {
+    const KEYS: [&'static str; 10] = [
+        "reply",
+        "auto_escape",
+        "at_sender",
+        "delete",
+        "kick",
+        "ban",
+        "ban_duration",
+        "approve",
+        "remark",
+        "reason",
+    ];
+
+    fn read(p: &Params<'_>) -> Result<Self, ParamError> {
+        Ok(Self {
+            reply: p.get(&["reply"])?,
+            auto_escape: p.get_or(&["auto_escape"], false)?,
+            at_sender: p.get_or(&["at_sender"], true)?,
+            delete: p.get_or(&["delete"], false)?,
+            kick: p.get_or(&["kick"], false)?,
+            ban: p.get_or(&["ban"], false)?,
+            ban_duration: p.get_or(&["ban_duration"], 30 * 60)?,
+            approve: p.get(&["approve"])?,
+            remark: p.get(&["remark"])?,
+            reason: p.get(&["reason"])?,
+            extra: Map::new(),
+        })
+    }
+}
+
+impl Param for QuickOperation {
+    const EXPECTED: &'static str = "an object of quick operations";
+    fn from_json(v: &Value, field: &str) -> Result<Self, ParamError> {
+        let Some(map) = v.as_object() else {
+            return Err(ParamError::wrong(field, Self::EXPECTED, v));
+        };
+        let mut op = Self::read(&Params::new(v)?).map_err(|e| ParamError {
+            field: format!("{field}.{}", e.field),
+            expected: e.expected,
+        })?;
+        op.extra = map
+            .iter()
+            .filter(|(k, _)| !Self::KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(op)
     }
 }
 

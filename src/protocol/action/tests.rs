@@ -238,6 +238,8 @@ fn unknown_actions_pass_untyped() {
     );
     assert_eq!(parse("some_future_action", &json!([1, 2])), Ok(None));
     assert_eq!(validate("some_future_action", &json!("x")), Ok(()));
+    assert!(!is_known("some_future_action"));
+    assert!(is_known("send_msg_async") && is_known(".handle_quick_operation"));
 }
 
 #[test]
@@ -306,4 +308,31 @@ fn every_known_action_name_parses_and_reports_its_own_name() {
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(sorted.len(), KNOWN_ACTIONS.len(), "duplicate action names");
+}
+
+#[test]
+fn quick_operation_is_typed_with_spec_defaults() {
+    let Action::HandleQuickOperation(p) = ok(
+        ".handle_quick_operation",
+        json!({"context": {"post_type": "message", "message_type": "group", "group_id": 1, "user_id": 2},
+               "operation": {"reply": "hi", "ban": "1", "x_custom": 5}}),
+    ) else {
+        panic!()
+    };
+    let op = &p.operation;
+    assert_eq!(op.reply, Some(MessageParam(json!("hi"))));
+    assert!(op.ban && op.at_sender && !op.kick && !op.delete);
+    assert_eq!(op.ban_duration, 1800);
+    assert_eq!(op.approve, None);
+    assert_eq!(op.extra["x_custom"], 5);
+    let e = err(
+        ".handle_quick_operation",
+        json!({"context": {}, "operation": {"reply": [{"type": 1}]}}),
+    );
+    assert_eq!(e.field, "operation.reply[0].type");
+    let e = err(
+        ".handle_quick_operation",
+        json!({"context": {}, "operation": {"ban_duration": "long"}}),
+    );
+    assert_eq!(e.field, "operation.ban_duration");
 }

@@ -108,10 +108,10 @@ notice_model! {
         #[serde(deserialize_with = "de::i64_lenient")]
         user_id: i64,
         /// The new card.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "de::text_lenient")]
         card_new: String,
         /// The old card.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "de::text_lenient")]
         card_old: String,
     }
 

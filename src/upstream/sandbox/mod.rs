@@ -1,12 +1,28 @@
 //! The sandbox: an embedded simulated account that serves every documented
 //! action, persists its world in SQLite, and produces the notices.
+//!
+//! - [`world`]: the world description (bots, people, friends, groups), built in or from a file.
+//! - [`store`]: the SQLite store and the per-operation context with shared lookups.
+//! - [`actions`]: every action by name.
+//! - [`inject`]: the HTTP API that plays the other people in the world.
+//! - [`cli`]: the `onebot-gateway sandbox ...` commands that call that API.
 
-use std::sync::Arc;
+pub mod actions;
+pub mod cli;
+pub mod inject;
+pub mod params;
+pub mod store;
+pub mod world;
 
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
 use serde_json::{json, Value};
 
 use super::EventSink;
 use crate::protocol::{retcode, Response};
+use params::{Fail, Out, P};
+use store::Ctx;
 
 /// Where the sandbox keeps its world.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -15,7 +31,14 @@ pub struct SandboxConfig {
     /// SQLite file path, or `:memory:`.
     pub store: String,
     /// Optional world file (TOML or JSON) describing bots, friends and groups.
+    /// It seeds the bots the store does not have yet; see docs/SANDBOX.md.
     pub world: Option<std::path::PathBuf>,
+    /// The built-in world's bot id (instead of 10000); only without `world`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_id: Option<i64>,
+    /// The built-in world's bot nickname (instead of "sandbox"); only without `world`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -23,6 +46,8 @@ impl Default for SandboxConfig {
         Self {
             store: String::from(":memory:"),
             world: None,
+            self_id: None,
+            nickname: None,
         }
     }
 }
@@ -38,62 +63,160 @@ pub enum SandboxError {
         /// What went wrong.
         reason: String,
     },
+    /// The world file could not be read or is inconsistent.
+    #[error("sandbox world file {path}: {reason}")]
+    World {
+        /// The configured path.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// The embedded account(s).
 pub struct Sandbox {
     events: Arc<dyn EventSink>,
-    bots: Vec<(i64, String)>,
+    db: Mutex<Connection>,
+    bots: Vec<i64>,
 }
 
 impl Sandbox {
     /// Opens (or creates) the world.
     ///
     /// # Errors
-    /// [`SandboxError::Store`] when the store cannot be opened.
+    /// [`SandboxError::World`] for a bad world file, [`SandboxError::Store`]
+    /// when the store cannot be opened, is not a database or is read-only.
     pub fn open(
         config: &SandboxConfig,
         events: Arc<dyn EventSink>,
     ) -> Result<Arc<Self>, SandboxError> {
-        let _ = config;
+        let world = match &config.world {
+            Some(path) => {
+                let error = |reason: String| SandboxError::World {
+                    path: path.display().to_string(),
+                    reason,
+                };
+                if config.self_id.is_some() || config.nickname.is_some() {
+                    return Err(error(
+                        "`self_id`/`nickname` in [sandbox] only rename the built-in world's bot; \
+                         set them in the world file instead"
+                            .into(),
+                    ));
+                }
+                world::World::load(path).map_err(error)?
+            }
+            None => {
+                let mut w = world::World::default_world();
+                if let Some(id) = config.self_id {
+                    w.bots[0].self_id = id;
+                }
+                if let Some(nick) = &config.nickname {
+                    w.bots[0].nickname = nick.clone();
+                }
+                w.validate().map_err(|reason| SandboxError::World {
+                    path: String::from("(built-in)"),
+                    reason,
+                })?;
+                w
+            }
+        };
+        let store_err = |reason: String| SandboxError::Store {
+            path: config.store.clone(),
+            reason,
+        };
+        let conn = store::open(&config.store, &world).map_err(store_err)?;
+        let bots = store::bot_ids(&conn).map_err(|e| store_err(e.to_string()))?;
         Ok(Arc::new(Self {
             events,
-            bots: vec![(10000, String::from("sandbox"))],
+            db: Mutex::new(conn),
+            bots,
         }))
     }
 
     /// The ids of the bots this sandbox serves.
     pub fn self_ids(&self) -> Vec<i64> {
-        self.bots.iter().map(|(id, _)| *id).collect()
+        self.bots.clone()
     }
 
     /// Serves one action of bot `self_id`.
     pub async fn call(&self, self_id: i64, action: &str, params: &Value) -> Response {
-        let _ = params;
-        match action {
-            "get_login_info" => {
-                let nickname = self
-                    .bots
-                    .iter()
-                    .find(|(id, _)| *id == self_id)
-                    .map(|(_, n)| n.clone());
-                Response::ok(json!({"user_id": self_id, "nickname": nickname}))
+        self.call_sync(self_id, action, params)
+    }
+
+    /// [`Sandbox::call`] without the `async` (the work is a short SQLite transaction).
+    pub fn call_sync(&self, self_id: i64, action: &str, params: &Value) -> Response {
+        if let Err(e) = crate::protocol::action::validate(action, params) {
+            return Fail::from(e).response();
+        }
+        if action == "set_restart" {
+            // The standard answers `async`: the sandbox has nothing to restart
+            // (its state is all in the store), so the restart is immediate.
+            if let Err(f) = P(params).i64_or("delay", 0) {
+                return f.response();
             }
-            _ => Response::failed(
-                retcode::NOT_FOUND,
-                format!("sandbox does not know action `{action}`"),
-            ),
+            return if self.bots.contains(&self_id) {
+                Response::accepted_async()
+            } else {
+                Fail::unknown("bot", self_id).response()
+            };
+        }
+        let result = self.run(self_id, |ctx| {
+            ctx.next("packet_received")?;
+            match actions::dispatch(ctx, action, &P(params)) {
+                Some(r) => r,
+                None => Err(Fail {
+                    retcode: retcode::NOT_FOUND,
+                    message: format!("unsupported action `{action}`"),
+                }),
+            }
+        });
+        match result {
+            Ok(data) => Response::ok(data),
+            Err(f) => f.response(),
         }
     }
 
-    /// Publishes an event of `self_id` (used by the injection API).
-    pub fn emit(&self, self_id: i64, event: Value) {
+    /// Runs one operation of bot `self_id` in a transaction; commits and
+    /// publishes its events on success, rolls everything back on failure.
+    ///
+    /// # Errors
+    /// The operation's [`Fail`], or `unknown bot N`.
+    pub fn run<T>(&self, self_id: i64, op: impl FnOnce(&mut Ctx<'_>) -> Out<T>) -> Out<T> {
+        if !self.bots.contains(&self_id) {
+            return Err(Fail::unknown("bot", self_id));
+        }
+        let events = {
+            let conn = self.db.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = conn.unchecked_transaction()?;
+            let mut ctx = Ctx::new(&conn, self_id);
+            let out = op(&mut ctx)?;
+            if !ctx.events.is_empty() {
+                ctx.add("packet_sent", ctx.events.len() as i64)?;
+            }
+            let events = std::mem::take(&mut ctx.events);
+            tx.commit()?;
+            (out, events)
+        };
+        let (out, events) = events;
+        for ev in events {
+            self.events.publish(self_id, ev);
+        }
+        Ok(out)
+    }
+
+    /// Publishes an event of `self_id` (used by the injection API); fills
+    /// `time` and `self_id` when absent.
+    pub fn emit(&self, self_id: i64, mut event: Value) {
+        if let Some(o) = event.as_object_mut() {
+            o.entry("time").or_insert(json!(store::now()));
+            o.entry("self_id").or_insert(json!(self_id));
+        }
         self.events.publish(self_id, event);
     }
 
     /// The HTTP routes that let a tester act as the other people in the world
     /// (mounted under `/sandbox` by the gateway, behind its token check).
     pub fn router(self: &Arc<Self>) -> axum::Router {
-        axum::Router::new()
+        inject::router(Arc::clone(self))
     }
 }

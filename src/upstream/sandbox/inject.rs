@@ -1,0 +1,546 @@
+//! The injection API: HTTP routes (JSON bodies) that let a tester play the
+//! other people in the world — say things, poke, recall, join, ask — so the
+//! bot receives the same events it would from a real account.
+//!
+//! Answers are `{"status":"ok","data":{...}}`, or a 4xx with
+//! `{"status":"failed","message":"..."}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::actions::{account, file, group, message};
+use super::params::{Fail, Out, P};
+use super::store::{Ctx, Role};
+use super::Sandbox;
+use message::Target;
+
+/// The routes, relative to where the gateway mounts them (`/sandbox`).
+pub fn router(sandbox: Arc<Sandbox>) -> Router {
+    Router::new()
+        .route("/{self_id}/say", op(say))
+        .route("/{self_id}/poke", op(poke))
+        .route("/{self_id}/recall", op(recall))
+        .route("/{self_id}/essence", op(essence))
+        .route("/{self_id}/card", op(card))
+        .route("/{self_id}/offline_file", op(offline_file))
+        .route("/{self_id}/group_upload", op(group_upload))
+        .route("/{self_id}/join", op(join))
+        .route("/{self_id}/leave", op(leave))
+        .route("/{self_id}/friend_request", op(friend_request))
+        .route("/{self_id}/group_request", op(group_request))
+        .route("/{self_id}/ban", op(ban))
+        .route("/{self_id}/admin", op(admin))
+        .route("/{self_id}/like", op(like))
+        .route("/{self_id}/emoji_like", op(emoji_like))
+        .route("/{self_id}/event", post(raw_event))
+        .route("/{self_id}/messages", get(messages))
+        .method_not_allowed_fallback(wrong_method)
+        .fallback(unknown_route)
+        .with_state(sandbox)
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let mut r = answer(Err(Fail::invalid(format!(
+        "{method} is not allowed on {}: the sandbox routes take POST (GET for messages)",
+        uri.path()
+    ))));
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> Response {
+    answer(Err(Fail::unknown("sandbox route", uri.path())))
+}
+
+type Op = fn(&mut Ctx<'_>, &P<'_>) -> Out;
+
+fn op(f: Op) -> MethodRouter<Arc<Sandbox>> {
+    post(
+        move |State(sb): State<Arc<Sandbox>>, Path(id): Path<String>, body: Bytes| async move {
+            let result = parse_bot(&id).and_then(|self_id| {
+                let body = parse_body(&body)?;
+                sb.run(self_id, |ctx| f(ctx, &P(&body)))
+            });
+            answer(result)
+        },
+    )
+}
+
+fn answer(result: Out) -> Response {
+    match result {
+        Ok(data) => (StatusCode::OK, Json(json!({"status": "ok", "data": data}))).into_response(),
+        Err(f) => (
+            StatusCode::from_u16(f.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Json(json!({"status": "failed", "retcode": f.retcode, "message": f.message})),
+        )
+            .into_response(),
+    }
+}
+
+fn parse_bot(id: &str) -> Out<i64> {
+    id.trim()
+        .parse()
+        .map_err(|_| Fail::bad("self_id", format!("`{id}` is not an integer")))
+}
+
+fn parse_body(body: &[u8]) -> Out<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(Fail::invalid("the body must be a JSON object")),
+        Err(e) => Err(Fail::invalid(format!("the body is not JSON: {e}"))),
+    }
+}
+
+fn not_bot(ctx: &Ctx<'_>, user_id: i64) -> Out<()> {
+    if user_id == ctx.self_id {
+        return Err(Fail::bad(
+            "user_id",
+            "this is the bot itself; make the bot act through its actions",
+        ));
+    }
+    Ok(())
+}
+
+/// Makes `user_id` a member of `g` without a notice (a tester may name anyone).
+fn ensure_member(ctx: &Ctx<'_>, g: i64, user_id: i64) -> Out<()> {
+    ctx.group(g)?;
+    ctx.ensure_person(user_id)?;
+    if ctx.member(g, user_id)?.is_none() {
+        if group::blocked(ctx, g, user_id)? {
+            return Err(Fail::forbidden(format!(
+                "{user_id} was kicked from group {g} with reject_add_request"
+            )));
+        }
+        let level = ctx.person(user_id)?.map(|p| p.4).unwrap_or(1);
+        ctx.db.execute(
+            "INSERT INTO members(self_id, group_id, user_id, role, level, join_time) VALUES(?1,?2,?3,'member',?4,?5)",
+            rusqlite::params![ctx.self_id, g, user_id, level, ctx.now],
+        )?;
+    }
+    Ok(())
+}
+
+fn say(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let user = p.i64("user_id")?;
+    not_bot(ctx, user)?;
+    let segs = message::parse_message(p, "message", false)?;
+    let anonymous = p.bool_or("anonymous", false)?;
+    let target = match p.opt_i64("group_id")? {
+        Some(g) => {
+            let grp = ctx.group(g)?;
+            ensure_member(ctx, g, user)?;
+            let m = ctx.member_req(g, user)?;
+            if m.ban_until > ctx.now {
+                return Err(Fail::forbidden(format!("{user} is muted in group {g}")));
+            }
+            if grp.whole_ban && m.role == Role::Member {
+                return Err(Fail::forbidden(format!(
+                    "group {g} is muted (whole-group ban)"
+                )));
+            }
+            if anonymous && !grp.anonymous {
+                return Err(Fail::forbidden(format!(
+                    "anonymous chat is off in group {g}"
+                )));
+            }
+            Target::Group(g)
+        }
+        None => {
+            if anonymous {
+                return Err(Fail::bad(
+                    "anonymous",
+                    "only group messages can be anonymous",
+                ));
+            }
+            ctx.ensure_person(user)?;
+            Target::Private(user)
+        }
+    };
+    let anon = match (anonymous, target) {
+        (true, Target::Group(g)) => group::anonymous_of(g, user),
+        _ => Value::Null,
+    };
+    let row = message::receive(ctx, target, user, segs, anon)?;
+    Ok(json!({"message_id": row.message_id}))
+}
+
+fn poke(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let user = p.i64("user_id")?;
+    not_bot(ctx, user)?;
+    let target_id = p.i64_or("target_id", ctx.self_id)?;
+    match p.opt_i64("group_id")? {
+        Some(g) => {
+            ensure_member(ctx, g, user)?;
+            message::poke_notice(ctx, Target::Group(g), user, target_id)?;
+        }
+        None => {
+            ctx.ensure_person(user)?;
+            message::poke_notice(ctx, Target::Private(user), user, target_id)?;
+        }
+    }
+    Ok(json!({}))
+}
+
+fn recall(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let m = ctx.live_message(p.i64("message_id")?)?;
+    let operator = p.i64_or("operator_id", m.user_id)?;
+    message::recall(ctx, &m, operator)?;
+    Ok(json!({"message_id": m.message_id}))
+}
+
+fn owner_or_bot(ctx: &Ctx<'_>, g: i64) -> Out<i64> {
+    Ok(ctx
+        .members(g)?
+        .into_iter()
+        .find(|m| m.role == Role::Owner)
+        .map_or(ctx.self_id, |m| m.user_id))
+}
+
+fn essence(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let m = ctx.live_message(p.i64("message_id")?)?;
+    let add = match p.str_or("sub_type", "add")?.as_str() {
+        "add" => true,
+        "delete" => false,
+        other => {
+            return Err(Fail::bad(
+                "sub_type",
+                format!("`{other}` is neither add nor delete"),
+            ))
+        }
+    };
+    let g = m
+        .group_id
+        .ok_or_else(|| Fail::invalid(format!("message {} is not a group message", m.message_id)))?;
+    let operator = match p.opt_i64("operator_id")? {
+        Some(o) => o,
+        None => owner_or_bot(ctx, g)?,
+    };
+    message::set_essence(ctx, &m, operator, add)?;
+    Ok(json!({"message_id": m.message_id}))
+}
+
+fn card(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let g = p.i64("group_id")?;
+    let u = p.i64("user_id")?;
+    let card = p.str("card")?;
+    ctx.group(g)?;
+    group::change_card(ctx, g, u, &card)?;
+    Ok(json!({}))
+}
+
+fn offline_file(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let u = p.i64("user_id")?;
+    not_bot(ctx, u)?;
+    let name = p.nonempty("name")?;
+    let size = p.i64("size")?;
+    if size < 0 {
+        return Err(Fail::bad("size", "expected 0 or more bytes"));
+    }
+    let url = p.opt_str("url")?.unwrap_or_else(|| {
+        format!(
+            "http://sandbox.invalid/offline/{u}/{}",
+            name.replace(['/', ' '], "_")
+        )
+    });
+    ctx.ensure_person(u)?;
+    ctx.notice(
+        "offline_file",
+        json!({"user_id": u, "file": {"name": name, "size": size, "url": url}}),
+    );
+    Ok(json!({}))
+}
+
+fn group_upload(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let g = p.i64("group_id")?;
+    let u = p.i64("user_id")?;
+    not_bot(ctx, u)?;
+    let name = p.nonempty("name")?;
+    let size = p.i64("size")?;
+    if size < 0 {
+        return Err(Fail::bad("size", "expected 0 or more bytes"));
+    }
+    let folder = p.str_or("folder_id", "/")?;
+    ensure_member(ctx, g, u)?;
+    let id = file::store_file(ctx, g, u, &name, size, &folder)?;
+    Ok(json!({"file_id": id}))
+}
+
+fn join(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let g = p.i64("group_id")?;
+    let u = p.i64("user_id")?;
+    not_bot(ctx, u)?;
+    let sub_type = p.str_or("sub_type", "approve")?;
+    if sub_type != "approve" && sub_type != "invite" {
+        return Err(Fail::bad("sub_type", "expected approve or invite"));
+    }
+    ctx.group(g)?;
+    if ctx.member(g, u)?.is_some() {
+        return Err(Fail::invalid(format!(
+            "{u} is already a member of group {g}"
+        )));
+    }
+    if group::blocked(ctx, g, u)? {
+        return Err(Fail::forbidden(format!(
+            "{u} was kicked from group {g} with reject_add_request"
+        )));
+    }
+    let operator = match p.opt_i64("operator_id")? {
+        Some(o) => o,
+        None => owner_or_bot(ctx, g)?,
+    };
+    group::add_member(ctx, g, u, operator, &sub_type)?;
+    Ok(json!({}))
+}
+
+fn leave(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let g = p.i64("group_id")?;
+    let u = p.i64("user_id")?;
+    ctx.group(g)?;
+    let m = ctx.member_req(g, u)?;
+    let operator = match p.opt_i64("operator_id")? {
+        Some(o) => o,
+        None if u == ctx.self_id => owner_or_bot(ctx, g)?,
+        None => u,
+    };
+    if operator != u {
+        let op = ctx.member_req(g, operator)?;
+        if op.role < Role::Admin || op.role <= m.role {
+            return Err(Fail::forbidden(format!(
+                "{operator} ({}) cannot kick {u} ({}) from group {g}",
+                op.role.as_str(),
+                m.role.as_str()
+            )));
+        }
+    } else if m.role == Role::Owner {
+        return Err(Fail::forbidden(format!(
+            "{u} owns group {g} and cannot just leave it"
+        )));
+    }
+    group::remove_member(ctx, g, u, operator)?;
+    Ok(json!({}))
+}
+
+/// The owner of a group (someone with every right), when it is not the bot.
+fn human_owner(ctx: &Ctx<'_>, g: i64) -> Out<i64> {
+    match owner_or_bot(ctx, g)? {
+        o if o == ctx.self_id => Err(Fail::forbidden(format!(
+            "the bot owns group {g}: make it act through its actions"
+        ))),
+        o => Ok(o),
+    }
+}
+
+fn ban(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let g = p.i64("group_id")?;
+    let u = p.i64("user_id")?;
+    let duration = p.i64_or("duration", 30 * 60)?;
+    if !(0..=30 * 24 * 3600).contains(&duration) {
+        return Err(Fail::bad("duration", "expected 0 to 2592000 seconds"));
+    }
+    ctx.group(g)?;
+    let operator = match p.opt_i64("operator_id")? {
+        Some(o) => o,
+        None => human_owner(ctx, g)?,
+    };
+    not_bot(ctx, operator)
+        .map_err(|_| Fail::bad("operator_id", "this is the bot itself; use set_group_ban"))?;
+    let target = ctx.member_req(g, u)?;
+    let op = ctx.member_req(g, operator)?;
+    if op.role < Role::Admin || op.role <= target.role {
+        return Err(Fail::forbidden(format!(
+            "{operator} ({}) cannot mute {u} ({}) in group {g}",
+            op.role.as_str(),
+            target.role.as_str()
+        )));
+    }
+    group::ban_member(ctx, g, u, u, duration, operator)?;
+    Ok(json!({}))
+}
+
+fn admin(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let g = p.i64("group_id")?;
+    let u = p.i64("user_id")?;
+    let enable = p.bool_or("enable", true)?;
+    ctx.group(g)?;
+    let owner = human_owner(ctx, g)?;
+    let target = ctx.member_req(g, u)?;
+    if u == owner {
+        return Err(Fail::forbidden(format!("{u} is the owner of group {g}")));
+    }
+    let new = if enable { Role::Admin } else { Role::Member };
+    if target.role != new {
+        ctx.db.execute(
+            "UPDATE members SET role=?4 WHERE self_id=?1 AND group_id=?2 AND user_id=?3",
+            rusqlite::params![ctx.self_id, g, u, new.as_str()],
+        )?;
+        ctx.notice(
+            "group_admin",
+            json!({"sub_type": if enable {"set"} else {"unset"}, "group_id": g, "user_id": u}),
+        );
+    }
+    Ok(json!({}))
+}
+
+fn friend_request(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let u = p.i64("user_id")?;
+    not_bot(ctx, u)?;
+    let comment = p.str_or("comment", "")?;
+    if ctx.is_friend(u)? {
+        return Err(Fail::invalid(format!("{u} is already a friend")));
+    }
+    ctx.ensure_person(u)?;
+    let flag = group::new_request(ctx, "friend", "", 0, u, &comment)?;
+    Ok(json!({"flag": flag}))
+}
+
+fn group_request(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let g = p.i64("group_id")?;
+    let u = p.i64("user_id")?;
+    not_bot(ctx, u)?;
+    let comment = p.str_or("comment", "")?;
+    let sub_type = p.str_or("sub_type", "add")?;
+    match sub_type.as_str() {
+        "add" => {
+            ctx.group(g)?;
+            if ctx.member(g, u)?.is_some() {
+                return Err(Fail::invalid(format!(
+                    "{u} is already a member of group {g}"
+                )));
+            }
+            if group::blocked(ctx, g, u)? {
+                return Err(Fail::forbidden(format!(
+                    "{u} was kicked from group {g} with reject_add_request"
+                )));
+            }
+        }
+        "invite" => {
+            if ctx.group(g).is_ok() {
+                return Err(Fail::invalid(format!("the bot is already in group {g}")));
+            }
+        }
+        other => {
+            return Err(Fail::bad(
+                "sub_type",
+                format!("`{other}` is neither add nor invite"),
+            ))
+        }
+    }
+    ctx.ensure_person(u)?;
+    let flag = group::new_request(ctx, "group", &sub_type, g, u, &comment)?;
+    Ok(json!({"flag": flag}))
+}
+
+fn like(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let u = p.i64("user_id")?;
+    not_bot(ctx, u)?;
+    let times = p.i64_or("times", 1)?;
+    if !(1..=account::LIKES_PER_DAY).contains(&times) {
+        return Err(Fail::bad(
+            "times",
+            format!("expected 1 to {}", account::LIKES_PER_DAY),
+        ));
+    }
+    ctx.ensure_person(u)?;
+    account::record_like(ctx, "received", u, times)?;
+    let nick = ctx.nickname(u)?;
+    ctx.notice(
+        "notify",
+        json!({"sub_type": "profile_like", "operator_id": u, "operator_nick": nick, "times": times}),
+    );
+    Ok(json!({}))
+}
+
+fn emoji_like(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+    let m = ctx.live_message(p.i64("message_id")?)?;
+    let u = p.i64("user_id")?;
+    not_bot(ctx, u)?;
+    let emoji = p.nonempty("emoji_id")?;
+    let set = p.bool_or("set", true)?;
+    ctx.ensure_person(u)?;
+    message::emoji_like(ctx, &m, u, &emoji, set)?;
+    Ok(json!({}))
+}
+
+async fn raw_event(
+    State(sb): State<Arc<Sandbox>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = parse_bot(&id).and_then(|self_id| {
+        if !sb.self_ids().contains(&self_id) {
+            return Err(Fail::unknown("bot", self_id));
+        }
+        let event = parse_body(&body)?;
+        if !event.get("post_type").is_some_and(Value::is_string) {
+            return Err(Fail::bad(
+                "post_type",
+                "an event needs a string `post_type`",
+            ));
+        }
+        sb.emit(self_id, event);
+        Ok(json!({}))
+    });
+    answer(result)
+}
+
+async fn messages(
+    State(sb): State<Arc<Sandbox>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let query = Value::Object(q.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
+    let result = parse_bot(&id).and_then(|self_id| {
+        sb.run(self_id, |ctx| {
+            let p = P(&query);
+            let limit = p.i64_or("limit", 50)?;
+            if !(1..=10_000).contains(&limit) {
+                return Err(Fail::bad("limit", "expected 1 to 10000"));
+            }
+            let group = p.opt_i64("group_id")?;
+            let user = p.opt_i64("user_id")?;
+            let rows = match (group, user) {
+                (Some(g), Some(u)) => ctx.messages_page(
+                    "message_type='group' AND peer_id=? AND user_id=?",
+                    &[&g, &u],
+                    limit,
+                )?,
+                (Some(g), None) => {
+                    ctx.messages_page("message_type='group' AND peer_id=?", &[&g], limit)?
+                }
+                (None, Some(u)) => {
+                    ctx.messages_page("message_type='private' AND peer_id=?", &[&u], limit)?
+                }
+                (None, None) => ctx.messages_page("1=1", &[], limit)?,
+            };
+            let list: Vec<Value> = rows
+                .into_iter()
+                .map(|m| {
+                    let mut v = json!({
+                        "message_id": m.message_id, "time": m.time, "message_type": m.message_type,
+                        "sub_type": m.sub_type, "user_id": m.user_id, "sender": m.sender,
+                        "message": m.message, "raw_message": m.raw_message, "recalled": m.recalled,
+                    });
+                    if let Some(g) = m.group_id {
+                        v["group_id"] = json!(g);
+                    } else {
+                        v["peer_id"] = json!(m.peer_id);
+                    }
+                    v
+                })
+                .collect();
+            Ok(Value::Array(list))
+        })
+    });
+    answer(result)
+}
