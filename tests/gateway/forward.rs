@@ -242,3 +242,45 @@ async fn async_suffix_answers_per_config() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn rate_limited_actions_are_accepted_at_once_and_run_in_order() {
+    let gw =
+        start("[gateway]\nrate_limit_interval_ms = 20\n[[listen]]\naddress = \"127.0.0.1:0\"\n")
+            .await;
+    let mut app = AppClient::connect(&ws_url(&gw, "/"), None).await.unwrap();
+    for i in 0..3 {
+        let r = app
+            .call(
+                "send_group_msg_rate_limited",
+                json!({"group_id": 100, "message": format!("queued {i}")}),
+            )
+            .await;
+        assert_eq!(
+            (r["status"].as_str(), r["retcode"].as_i64()),
+            (Some("async"), Some(1))
+        );
+    }
+    let mut texts = Vec::new();
+    for _ in 0..100 {
+        let history = app
+            .call(
+                "get_group_msg_history",
+                json!({"group_id": 100, "count": 20}),
+            )
+            .await;
+        texts = history["data"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["raw_message"].as_str().map(str::to_owned))
+            .filter(|t| t.starts_with("queued"))
+            .collect();
+        if texts.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(texts, vec!["queued 0", "queued 1", "queued 2"]);
+    gw.shutdown().await;
+}
