@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use onebot_gateway::upstream::sandbox::cli;
 use onebot_gateway::{Config, Gateway};
 use tracing_subscriber::EnvFilter;
 
@@ -27,6 +28,17 @@ enum Command {
     CheckConfig {
         /// The file to check.
         path: PathBuf,
+    },
+    /// Act as the other people in a running gateway's sandbox (say, poke, recall, ...).
+    Sandbox {
+        /// The gateway's HTTP address (a [[listen]] address).
+        #[arg(long, default_value = cli::DEFAULT_URL)]
+        url: String,
+        /// The listener's access token.
+        #[arg(long, env = "ONEBOT_GATEWAY_TOKEN")]
+        token: Option<String>,
+        #[command(subcommand)]
+        cmd: cli::SandboxCommand,
     },
 }
 
@@ -51,6 +63,13 @@ fn main() -> ExitCode {
             }
         },
         Command::Run => run(cli.config),
+        Command::Sandbox { url, token, cmd } => match cli::run(cmd, &url, token.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

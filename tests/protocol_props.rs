@@ -3,7 +3,8 @@
 
 use onebot_gateway::protocol::classify;
 use onebot_gateway::protocol::message::{
-    parse_cq, to_array, to_cq, to_cq_string, validate_message, Message, Segment,
+    parse_cq, to_array, to_cq, to_cq_string, validate_message, AtTarget, CustomNode, Image,
+    ImageType, Location, Message, MessageSegment, Node, Reply, Segment, Share,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -72,6 +73,96 @@ fn normalize(segs: &[Segment]) -> Vec<Segment> {
         }
     }
     out
+}
+
+fn opt_text() -> impl Strategy<Value = Option<String>> {
+    prop::option::of(tricky_text())
+}
+
+fn non_empty_text() -> impl Strategy<Value = String> {
+    tricky_text().prop_filter("non-empty", |t| !t.is_empty())
+}
+
+/// Typed segments with arbitrary values in every field the type has.
+fn typed_segment() -> impl Strategy<Value = MessageSegment> {
+    prop_oneof![
+        non_empty_text().prop_map(MessageSegment::Text),
+        any::<i64>().prop_map(MessageSegment::Face),
+        (any::<i64>(), opt_text()).prop_map(|(qq, name)| MessageSegment::At {
+            qq: AtTarget::User(qq),
+            name
+        }),
+        Just(MessageSegment::At {
+            qq: AtTarget::All,
+            name: None
+        }),
+        (
+            tricky_text(),
+            prop::option::of(prop_oneof![
+                Just(ImageType::Flash),
+                Just(ImageType::Show),
+                "[a-z]{1,5}"
+                    .prop_filter("other", |s| s != "flash" && s != "show")
+                    .prop_map(ImageType::Other),
+            ]),
+            opt_text(),
+            prop::option::of(any::<bool>()),
+            prop::option::of(any::<i64>()),
+            prop::option::of(any::<i64>()),
+        )
+            .prop_map(|(file, image_type, url, cache, effect_id, threads)| {
+                MessageSegment::Image(Image {
+                    file,
+                    image_type,
+                    url,
+                    cache,
+                    effect_id,
+                    threads,
+                    ..Image::default()
+                })
+            }),
+        any::<i64>().prop_map(|id| MessageSegment::Reply(Reply::Id(id))),
+        (
+            tricky_text(),
+            any::<i64>(),
+            prop::option::of(any::<i64>()),
+            prop::option::of(any::<i64>())
+        )
+            .prop_map(
+                |(text, qq, time, seq)| MessageSegment::Reply(Reply::Custom {
+                    text,
+                    qq,
+                    time,
+                    seq
+                })
+            ),
+        (tricky_text(), tricky_text(), opt_text(), opt_text()).prop_map(
+            |(url, title, content, image)| MessageSegment::Share(Share {
+                url,
+                title,
+                content,
+                image
+            })
+        ),
+        (-90.0f64..90.0, -180.0f64..180.0, opt_text()).prop_map(|(lat, lon, title)| {
+            MessageSegment::Location(Location {
+                lat,
+                lon,
+                title,
+                content: None,
+            })
+        }),
+        (any::<i64>(), any::<i64>()).prop_map(|(qq, id)| MessageSegment::Gift { qq, id }),
+        non_empty_text().prop_map(MessageSegment::Tts),
+        (opt_text(), prop::option::of(any::<i64>()), non_empty_text()).prop_map(
+            |(nickname, user_id, text)| MessageSegment::Node(Node::Custom(CustomNode {
+                nickname,
+                user_id,
+                content: vec![Segment::text(text)],
+                ..CustomNode::default()
+            }))
+        ),
+    ]
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -145,6 +236,19 @@ proptest! {
         prop_assert_eq!(back[0]["data"]["f"].as_str().and_then(|s| s.parse::<f64>().ok()), Some(f));
         prop_assert_eq!(&back[0]["data"]["b"], &json!(b.to_string()));
         prop_assert!(back[0]["data"].get("z").is_none());
+    }
+
+    #[test]
+    fn typed_segments_survive_array_and_cq(seg in typed_segment()) {
+        let wire = seg.to_segment();
+        prop_assert_eq!(wire.typed(), Ok(seg.clone()));
+        let json = serde_json::to_value(&wire).unwrap();
+        let back: Segment = serde_json::from_value(json).unwrap();
+        prop_assert_eq!(back.typed(), Ok(seg.clone()));
+        let cq = seg.to_cq();
+        let parsed = parse_cq(&cq);
+        prop_assert_eq!(parsed.len(), 1, "cq: {}", cq);
+        prop_assert_eq!(parsed[0].typed(), Ok(seg), "cq: {}", cq);
     }
 
     #[test]

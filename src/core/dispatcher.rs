@@ -162,10 +162,7 @@ impl Dispatcher {
             }
             Suffix::None => match self.local(&app.bot, base, &params).await {
                 Some(resp) => send(resp).await,
-                None => {
-                    self.forward(&app.bot, base, &params, |resp| send(resp))
-                        .await
-                }
+                None => self.forward(&app.bot, base, &params, send).await,
             },
         }
     }

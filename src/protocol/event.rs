@@ -177,8 +177,46 @@ fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     Ok(value_i64(&Value::deserialize(d)?))
 }
 
+/// True when the value is a JSON string; anything else is skipped without
+/// building it (a message array can be large, and only its kind matters here).
 fn is_string<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(Value::deserialize(d)?.is_string())
+    struct Kind;
+    impl<'de> serde::de::Visitor<'de> for Kind {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(false)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(false)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+    }
+    d.deserialize_any(Kind)
 }
 
 /// An event, typed when its kind is known and its fields are well-formed.
@@ -365,6 +403,20 @@ mod tests {
         assert_eq!(h.self_id, Some(10001));
         assert_eq!(h.post_type, PostType::Notice);
         assert_eq!(h.detail_type.as_deref(), Some("group_recall"));
+    }
+
+    #[test]
+    fn header_knows_whether_message_is_a_cq_string() {
+        let string =
+            EventHeader::parse(r#"{"post_type":"message","message":"a[CQ:face,id=1]"}"#).unwrap();
+        assert!(string.message_is_string);
+        let array = EventHeader::parse(
+            r#"{"post_type":"message","message":[{"type":"text","data":{"text":"a"}}]}"#,
+        )
+        .unwrap();
+        assert!(!array.message_is_string);
+        let none = EventHeader::parse(r#"{"post_type":"notice"}"#).unwrap();
+        assert!(!none.message_is_string);
     }
 
     #[test]

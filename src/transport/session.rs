@@ -44,6 +44,8 @@ pub enum SessionEnd {
     TooSlow(String),
     /// The gateway is shutting down.
     Shutdown,
+    /// The app sent a frame beyond the hard size limit.
+    TooBig(String),
 }
 
 impl SessionEnd {
@@ -56,6 +58,7 @@ impl SessionEnd {
             ),
             Self::TooSlow(why) => (CloseCode::Policy, why.clone()),
             Self::Shutdown => (CloseCode::Away, String::from("gateway shutting down")),
+            Self::TooBig(why) => (CloseCode::Size, format!("frame too large: {why}")),
         };
         Some(CloseFrame {
             code,
@@ -78,6 +81,7 @@ impl std::fmt::Display for SessionEnd {
             Self::Dead => f.write_str("no pong within three ping intervals"),
             Self::TooSlow(why) => f.write_str(why),
             Self::Shutdown => f.write_str("gateway shutting down"),
+            Self::TooBig(why) => write!(f, "frame too large: {why}"),
         }
     }
 }
@@ -134,6 +138,9 @@ where
         loop {
             let msg = match stream.next().await {
                 Some(Ok(msg)) => msg,
+                Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                    return SessionEnd::TooBig(e.to_string())
+                }
                 Some(Err(e)) => return SessionEnd::Failed(e.to_string()),
                 None => return SessionEnd::PeerClosed(None),
             };
@@ -154,6 +161,16 @@ where
                 Message::Close(frame) => return SessionEnd::PeerClosed(frame),
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             };
+            let limit = hub.settings.max_inbound_frame_bytes;
+            if text.len() > limit {
+                let err = format!(
+                    "frame of {} bytes exceeds max_inbound_frame_bytes ({limit})",
+                    text.len()
+                );
+                let resp = malformed_answer_text(&text, err);
+                let _ = reply_tx.send(Utf8Bytes::from(resp.to_json())).await;
+                continue;
+            }
             match classify(&text) {
                 Ok(Frame::Action(req)) => {
                     ctx.stats.actions.fetch_add(1, Ordering::Relaxed);
@@ -398,13 +415,19 @@ fn text_of(v: &Value) -> Utf8Bytes {
 
 /// The answer to a frame that could not be parsed; keeps its echo when one can be found.
 fn malformed_answer(text: &str, err: &FrameError) -> Response {
-    let echo = serde_json::from_str::<serde_json::Map<String, Value>>(text)
+    malformed_answer_text(text, err.to_string())
+}
+
+fn malformed_answer_text(text: &str, message: String) -> Response {
+    #[derive(serde::Deserialize)]
+    struct EchoOnly {
+        #[serde(default)]
+        echo: Option<Box<serde_json::value::RawValue>>,
+    }
+    let echo = serde_json::from_str::<EchoOnly>(text)
         .ok()
-        .and_then(|m| {
-            m.get("echo")
-                .and_then(|e| serde_json::value::to_raw_value(e).ok())
-        });
-    Response::failed(retcode::BAD_REQUEST, err.to_string()).with_echo(echo)
+        .and_then(|e| e.echo);
+    Response::failed(retcode::BAD_REQUEST, message).with_echo(echo)
 }
 
 async fn send_timed<K>(sink: &mut K, msg: Message, limit: Duration) -> Result<(), SessionEnd>

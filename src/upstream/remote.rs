@@ -183,7 +183,10 @@ where
         bot.log.publish_text(header, text);
     }
     let started = Instant::now();
+    // Last frame of any kind (pongs included), and last text frame: a link
+    // that answers pings but stopped posting heartbeats is a zombie.
     let last_heard = AtomicU64::new(0);
+    let last_text = AtomicU64::new(0);
     // Heartbeat interval the implementation advertised (0: unknown).
     let advertised_ms = AtomicU64::new(0);
     let reader = async {
@@ -208,15 +211,21 @@ where
                 }
                 Err(e) => return format!("read failed: {e}"),
             };
-            last_heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            let now = started.elapsed().as_millis() as u64;
+            last_heard.store(now, Ordering::Relaxed);
+            last_text.store(now, Ordering::Relaxed);
             on_frame(hub, &bot, text, &advertised_ms);
         }
         String::from("connection closed")
     };
     let writer = async {
         let ping_every = hub.settings.ping_interval;
+        // Checked at least every second, so a short advertised heartbeat
+        // interval is enforced promptly.
+        let tick_every = ping_every.min(Duration::from_secs(1));
         let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+            tokio::time::interval_at(tokio::time::Instant::now() + tick_every, tick_every);
+        let mut last_ping = Instant::now();
         loop {
             tokio::select! {
                 Some(frame) = frames_rx.recv(), if carries_actions => {
@@ -225,14 +234,22 @@ where
                     }
                 }
                 _ = ping.tick() => {
-                    let silent = (started.elapsed().as_millis() as u64).saturating_sub(last_heard.load(Ordering::Relaxed));
-                    let hb = advertised_ms.load(Ordering::Relaxed);
-                    let limit = (3 * ping_every.as_millis() as u64).max(2 * hb);
+                    let now = started.elapsed().as_millis() as u64;
+                    let silent = now.saturating_sub(last_heard.load(Ordering::Relaxed));
+                    let limit = 3 * ping_every.as_millis() as u64;
                     if silent > limit {
                         return format!("silent for {silent} ms (limit {limit} ms): dead link");
                     }
-                    if let Err(e) = sink.send(Message::Ping(Default::default())).await {
-                        return format!("write failed: {e}");
+                    let hb = advertised_ms.load(Ordering::Relaxed);
+                    let no_heartbeat = now.saturating_sub(last_text.load(Ordering::Relaxed));
+                    if hb > 0 && no_heartbeat > 2 * hb {
+                        return format!("no heartbeat for {no_heartbeat} ms (advertised interval {hb} ms): dead link");
+                    }
+                    if last_ping.elapsed() >= ping_every {
+                        last_ping = Instant::now();
+                        if let Err(e) = sink.send(Message::Ping(Default::default())).await {
+                            return format!("write failed: {e}");
+                        }
                     }
                 }
                 _ = hub.shutdown.cancelled() => {

@@ -45,7 +45,7 @@ async fn identical_echoes_from_two_apps_each_get_only_their_own_answer() {
     assert!(a
         .next_json_within(Duration::from_millis(200))
         .await
-        .map_or(true, |v| v.get("post_type").is_some()));
+        .is_none_or(|v| v.get("post_type").is_some()));
     gw.shutdown().await;
 }
 

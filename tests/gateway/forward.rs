@@ -242,3 +242,79 @@ async fn async_suffix_answers_per_config() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn rate_limited_actions_are_accepted_at_once_and_run_in_order() {
+    let gw =
+        start("[gateway]\nrate_limit_interval_ms = 20\n[[listen]]\naddress = \"127.0.0.1:0\"\n")
+            .await;
+    let mut app = AppClient::connect(&ws_url(&gw, "/"), None).await.unwrap();
+    for i in 0..3 {
+        let r = app
+            .call(
+                "send_group_msg_rate_limited",
+                json!({"group_id": 100, "message": format!("queued {i}")}),
+            )
+            .await;
+        assert_eq!(
+            (r["status"].as_str(), r["retcode"].as_i64()),
+            (Some("async"), Some(1))
+        );
+    }
+    let mut texts = Vec::new();
+    for _ in 0..100 {
+        let history = app
+            .call(
+                "get_group_msg_history",
+                json!({"group_id": 100, "count": 20}),
+            )
+            .await;
+        texts = history["data"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["raw_message"].as_str().map(str::to_owned))
+            .filter(|t| t.starts_with("queued"))
+            .collect();
+        if texts.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(texts, vec!["queued 0", "queued 1", "queued 2"]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversize_frames_get_1400_and_far_oversize_frames_close_with_1009() {
+    let gw =
+        start("[gateway]\nmax_inbound_frame_bytes = 1024\n[[listen]]\naddress = \"127.0.0.1:0\"\n")
+            .await;
+    let mut app = AppClient::connect(&ws_url(&gw, "/"), None).await.unwrap();
+    app.next_json().await.unwrap();
+    let big = "x".repeat(2000);
+    app.send_action(
+        "send_group_msg",
+        json!({"group_id": 100, "message": big}),
+        Some(json!("big")),
+    )
+    .await;
+    let r = app.next_response().await.unwrap();
+    assert_eq!(r["retcode"], 1400);
+    assert_eq!(r["echo"], "big");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds max_inbound_frame_bytes (1024)"),
+        "{r}"
+    );
+    // The connection is still up.
+    assert_eq!(app.call("get_login_info", json!({})).await["retcode"], 0);
+    // Far beyond the limit the frame is not even read: close 1009 with a reason.
+    app.send_text("y".repeat(10_000)).await;
+    let (code, reason) = app.closed().await.expect("a close frame");
+    assert_eq!(code, 1009);
+    assert!(reason.contains("too large"), "{reason}");
+    gw.shutdown().await;
+}

@@ -1,5 +1,6 @@
 //! Reverse WebSocket targets: headers, refusal then acceptance, split layout,
 //! redial after the app goes away.
+#![allow(clippy::result_large_err)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -174,3 +174,23 @@ async fn upstream_heartbeat_status_feeds_bot_health() {
     assert!(bot.health().online);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn upstream_silent_beyond_twice_its_heartbeat_interval_is_dropped_and_redialled() {
+    let up = ManualUpstream::bind().await;
+    let gw = start(&format!(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\n[[upstream]]\ntype = \"ws\"\nurl = \"{}\"\nself_id = 99\nreconnect_interval_ms = 50\n",
+        up.url()
+    ))
+    .await;
+    let mut ws = up.accept(99).await;
+    let bot = gw.hub.registry.bot(99).unwrap();
+    eventually("online", || bot.health().online).await;
+    send_json(&mut ws, json!({"time": 1, "self_id": 99, "post_type": "meta_event", "meta_event_type": "heartbeat", "interval": 200, "status": {"online": true, "good": true}})).await;
+    // Then nothing: the socket stays open but the implementation is a zombie.
+    eventually("zombie link dropped", || !bot.health().online).await;
+    let _again = up.accept(99).await;
+    eventually("redialled", || bot.health().online).await;
+    drop(ws);
+    gw.shutdown().await;
+}

@@ -100,6 +100,25 @@ impl Message {
         }
     }
 
+    /// Like [`Message::from_value`], moving the data out instead of copying it.
+    ///
+    /// # Errors
+    /// As [`Message::from_value`].
+    pub fn from_owned_value(value: Value) -> Result<Self, MessageError> {
+        match value {
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| segment_from_owned(v).map_err(|e| MessageError::at(i, e)))
+                .collect::<Result<_, _>>()
+                .map(Self),
+            Value::Object(_) => segment_from_owned(value)
+                .map(|s| Self(vec![s]))
+                .map_err(|e| MessageError::at(0, e)),
+            other => Self::from_value(&other),
+        }
+    }
+
     /// The segments.
     pub fn segments(&self) -> &[Segment] {
         &self.0
@@ -157,7 +176,7 @@ impl Serialize for Message {
 impl<'de> Deserialize<'de> for Message {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
-        Self::from_value(&value).map_err(serde::de::Error::custom)
+        Self::from_owned_value(value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -167,6 +186,8 @@ const EXPECTED_MESSAGE: &str = "a CQ string, an array of segments or a segment o
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid `{}`: expected {expected}", self.path())]
 pub struct MessageError {
+    /// The param holding the message: `message`, or `messages` for forward nodes.
+    pub param: &'static str,
     /// The index of the bad segment; `None` when the message as a whole is wrong.
     pub index: Option<usize>,
     /// The field inside that segment (`type`, `data.qq`,
@@ -179,6 +200,7 @@ pub struct MessageError {
 impl MessageError {
     fn at(index: usize, e: SegmentError) -> Self {
         Self {
+            param: "message",
             index: Some(index),
             field: e.field,
             expected: e.expected,
@@ -187,6 +209,7 @@ impl MessageError {
 
     fn whole(expected: &str) -> Self {
         Self {
+            param: "message",
             index: None,
             field: String::new(),
             expected: expected.to_owned(),
@@ -195,10 +218,11 @@ impl MessageError {
 
     /// The full path of the bad field, e.g. `message[2].data.qq`, `message`.
     pub fn path(&self) -> String {
+        let param = self.param;
         match self.index {
-            None => String::from("message"),
-            Some(i) if self.field.is_empty() => format!("message[{i}]"),
-            Some(i) => format!("message[{i}].{}", self.field),
+            None => param.to_owned(),
+            Some(i) if self.field.is_empty() => format!("{param}[{i}]"),
+            Some(i) => format!("{param}[{i}].{}", self.field),
         }
     }
 }
@@ -209,32 +233,56 @@ impl MessageError {
 /// A [`SegmentError`] for a non-object, a missing or non-string (or empty)
 /// `type`, or a `data` that is neither an object nor `null`.
 pub fn segment_from_value(value: &Value) -> Result<Segment, SegmentError> {
+    check_segment(value)?;
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let data = value.get("data").and_then(Value::as_object).cloned();
+    Ok(Segment::new(kind, data.unwrap_or_default()))
+}
+
+/// [`segment_from_value`] moving the data out instead of copying it.
+fn segment_from_owned(value: Value) -> Result<Segment, SegmentError> {
+    check_segment(&value)?;
+    let Value::Object(mut obj) = value else {
+        return Ok(Segment::default());
+    };
+    let kind = match obj.remove("type") {
+        Some(Value::String(s)) => s,
+        _ => String::new(),
+    };
+    let data = match obj.remove("data") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    Ok(Segment::new(kind, data))
+}
+
+/// The shape of a segment: an object, a non-empty string `type`, an object or null `data`.
+fn check_segment(value: &Value) -> Result<(), SegmentError> {
     let Some(obj) = value.as_object() else {
         return Err(SegmentError {
             field: String::new(),
             expected: String::from("a segment object `{type, data}`"),
         });
     };
-    let kind = match obj.get("type") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+    match obj.get("type") {
+        Some(Value::String(s)) if !s.is_empty() => {}
         _ => {
             return Err(SegmentError {
                 field: String::from("type"),
                 expected: String::from("a non-empty string (the segment type)"),
             })
         }
-    };
-    let data = match obj.get("data") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => {
-            return Err(SegmentError {
-                field: String::from("data"),
-                expected: String::from("an object"),
-            })
-        }
-    };
-    Ok(Segment::new(kind, data))
+    }
+    match obj.get("data") {
+        None | Some(Value::Null | Value::Object(_)) => Ok(()),
+        Some(_) => Err(SegmentError {
+            field: String::from("data"),
+            expected: String::from("an object"),
+        }),
+    }
 }
 
 /// Validates an action's `message` param: its shape, every segment's `type`
@@ -246,11 +294,63 @@ pub fn segment_from_value(value: &Value) -> Result<Segment, SegmentError> {
 /// `message[1].type` for a segment without `type`. An empty message (`""`,
 /// `[]`) is an error too: no implementation can send it.
 pub fn validate_message(message: &Value) -> Result<(), MessageError> {
+    validate_message_with(message, false)
+}
+
+/// [`validate_message`] for a send action that may carry `auto_escape`: with
+/// `auto_escape` true a string message is plain text, not CQ code, so only its
+/// emptiness is checked.
+///
+/// # Errors
+/// As [`validate_message`].
+pub fn validate_message_with(message: &Value, auto_escape: bool) -> Result<(), MessageError> {
+    if let (true, Value::String(s)) = (auto_escape, message) {
+        return if s.is_empty() {
+            Err(MessageError::whole("a non-empty message"))
+        } else {
+            Ok(())
+        };
+    }
     let msg = Message::from_value(message)?;
     if msg.0.is_empty() {
         return Err(MessageError::whole("a non-empty message"));
     }
     msg.typed().map(|_| ())
+}
+
+/// Validates the `messages` param of `send_group_forward_msg` /
+/// `send_private_forward_msg`: a non-empty array of valid `node` segments.
+///
+/// # Errors
+/// A [`MessageError`] whose path starts with `messages`, e.g.
+/// `messages[1].type` for a segment that is not a node.
+pub fn validate_forward_nodes(messages: &Value) -> Result<(), MessageError> {
+    let named = |e: MessageError| MessageError {
+        param: "messages",
+        ..e
+    };
+    match messages {
+        Value::Array(items) if !items.is_empty() => {}
+        _ => {
+            return Err(named(MessageError::whole(
+                "a non-empty array of `node` segments",
+            )))
+        }
+    }
+    let msg = Message::from_value(messages).map_err(named)?;
+    for (i, seg) in msg.0.iter().enumerate() {
+        if seg.kind != "node" {
+            return Err(named(MessageError::at(
+                i,
+                SegmentError {
+                    field: String::from("type"),
+                    expected: String::from("`node`"),
+                },
+            )));
+        }
+        seg.typed().map_err(|e| named(MessageError::at(i, e)))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -350,10 +450,69 @@ mod tests {
     }
 
     #[test]
+    fn forward_nodes_are_checked_under_messages() {
+        let ok = json!([
+            {"type":"node","data":{"id":"123"}},
+            {"type":"node","data":{"name":"A","uin":"10086","content":"hi"}}
+        ]);
+        assert_eq!(validate_forward_nodes(&ok), Ok(()));
+        for (v, path) in [
+            (
+                json!([{"type":"text","data":{"text":"x"}}]),
+                "messages[0].type",
+            ),
+            (
+                json!([{"type":"node","data":{"id":"1"}},{"type":"node","data":{}}]),
+                "messages[1].data.id",
+            ),
+            (
+                json!([{"type":"node","data":{"content":[{"type":"at","data":{}}]}}]),
+                "messages[0].data.content[0].data.qq",
+            ),
+            (json!([{"data":{}}]), "messages[0].type"),
+            (json!([]), "messages"),
+            (json!("[CQ:node,id=1]"), "messages"),
+        ] {
+            assert_eq!(validate_forward_nodes(&v).unwrap_err().path(), path, "{v}");
+        }
+    }
+
+    #[test]
+    fn owned_and_borrowed_reads_agree() {
+        for v in [
+            json!([{"type":"at","data":{"qq":1}},{"type":"shake","data":null},{"type":"x"}]),
+            json!({"type":"face","data":{"id":"1"}}),
+            json!("[CQ:face,id=1]hi"),
+            json!([{"type":"at","data":[]}]),
+            json!([{"type":""}]),
+            json!(3),
+        ] {
+            assert_eq!(
+                Message::from_owned_value(v.clone()),
+                Message::from_value(&v),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn auto_escape_strings_are_not_parsed() {
+        let v = json!("[CQ:at,qq=abc]");
+        assert!(validate_message(&v).is_err());
+        assert_eq!(validate_message_with(&v, true), Ok(()));
+        assert!(validate_message_with(&json!(""), true).is_err());
+        // Arrays are arrays whatever auto_escape says.
+        assert!(validate_message_with(&json!([{"type":"at","data":{}}]), true).is_err());
+    }
+
+    #[test]
     fn validate_accepts_documented_messages() {
         for v in [
             json!("[CQ:face,id=178]看看我刚拍的照片[CQ:image,file=123.jpg]"),
             json!([{"data":{"text":"occaecat sunt nisi aute"},"type":"text"}]),
+            // NapCat's send_private_msg example: unknown types pass as they are.
+            json!([{"data":{"text":"occaecat cupidatat"},"type":"cupidatat ipsum"},
+                   {"data":{"text":"sint in"},"type":"quis ullamco ex consectetur"}]),
             json!([{"type":"at","data":{"qq":10086,"name":null}},{"type":"markdown","data":{"content":"#"}}]),
             json!({"type":"reply","data":{"id":123}}),
             json!([

@@ -151,6 +151,22 @@ impl From<MessageSegment> for Segment {
     }
 }
 
+/// Written as its wire segment (values as strings).
+impl Serialize for MessageSegment {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_segment().serialize(s)
+    }
+}
+
+/// Read leniently from a wire segment; a bad field is a deserialization error naming it.
+impl<'de> Deserialize<'de> for MessageSegment {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Segment::deserialize(d)?
+            .typed()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// A segment field that is missing or has the wrong type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{field}`: expected {expected}")]
@@ -622,6 +638,58 @@ impl MessageSegment {
     /// A `text` segment.
     pub fn text(text: impl Into<String>) -> Self {
         Self::Text(text.into())
+    }
+
+    /// An `at` segment mentioning one member.
+    pub fn at(qq: i64) -> Self {
+        Self::At {
+            qq: AtTarget::User(qq),
+            name: None,
+        }
+    }
+
+    /// A `reply` segment quoting a message by id.
+    pub fn reply(message_id: i64) -> Self {
+        Self::Reply(Reply::Id(message_id))
+    }
+
+    /// An `image` segment with only a `file`.
+    pub fn image(file: impl Into<String>) -> Self {
+        Self::Image(Image {
+            file: file.into(),
+            ..Image::default()
+        })
+    }
+
+    /// The segment type's wire name (`text`, `at`, ... or the unknown type).
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Text(_) => "text",
+            Self::Face(_) => "face",
+            Self::Image(_) => "image",
+            Self::Record(_) => "record",
+            Self::Video(_) => "video",
+            Self::At { .. } => "at",
+            Self::Rps => "rps",
+            Self::Dice => "dice",
+            Self::Shake => "shake",
+            Self::Poke(_) => "poke",
+            Self::Anonymous { .. } => "anonymous",
+            Self::Share(_) => "share",
+            Self::Contact(_) => "contact",
+            Self::Location(_) => "location",
+            Self::Music(_) => "music",
+            Self::Reply(_) => "reply",
+            Self::Forward(_) => "forward",
+            Self::Node(_) => "node",
+            Self::Xml(_) => "xml",
+            Self::Json(_) => "json",
+            Self::CardImage(_) => "cardimage",
+            Self::Tts(_) => "tts",
+            Self::Redbag(_) => "redbag",
+            Self::Gift { .. } => "gift",
+            Self::Unknown(seg) => &seg.kind,
+        }
     }
 
     /// Reads the typed view of a wire segment.
@@ -1307,6 +1375,13 @@ mod tests {
     }
 
     #[test]
+    fn deserializing_a_bad_typed_segment_names_the_field() {
+        let err = serde_json::from_value::<MessageSegment>(json!({"type":"at","data":{"qq":[]}}))
+            .unwrap_err();
+        assert!(err.to_string().contains("data.qq"), "{err}");
+    }
+
+    #[test]
     fn typed_to_wire_writes_strings_and_reads_back_equal() {
         let segs = [
             MessageSegment::text("hi"),
@@ -1336,6 +1411,9 @@ mod tests {
             })),
             MessageSegment::Gift { qq: 3, id: 8 },
             MessageSegment::Shake,
+            MessageSegment::at(7),
+            MessageSegment::reply(9),
+            MessageSegment::image("b.png"),
         ];
         for s in segs {
             let wire = s.to_segment();
@@ -1343,6 +1421,10 @@ mod tests {
                 assert!(v.is_string() || k == "content", "{k}: {v}");
             }
             assert_eq!(wire.typed().unwrap(), s);
+            assert_eq!(wire.kind, s.kind());
+            let via_serde: MessageSegment =
+                serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+            assert_eq!(via_serde, s);
             assert_eq!(cq::parse_cq(&s.to_cq()).len(), 1, "{s:?}");
         }
         assert_eq!(
