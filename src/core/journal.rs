@@ -48,6 +48,8 @@ enum Item {
         text: Utf8Bytes,
     },
     Cursors(Vec<(i64, String, u64)>),
+    /// Answered once everything queued before it is committed.
+    Barrier(mpsc::Sender<()>),
 }
 
 /// The sending side of the journal writer, attached to each journaled log.
@@ -206,6 +208,13 @@ impl Journal {
         }
     }
 
+    /// Blocks until everything queued so far is committed (or `limit` passes).
+    /// Used on shutdown, so no accepted event is left uncommitted.
+    pub fn sync(&self, limit: Duration) -> bool {
+        let (tx, rx) = mpsc::channel();
+        self.tx.send(Item::Barrier(tx)).is_ok() && rx.recv_timeout(limit).is_ok()
+    }
+
     /// Saves app cursors (lazily, from a periodic task).
     pub fn save_cursors(&self, cursors: Vec<(i64, String, u64)>) {
         if !cursors.is_empty() {
@@ -287,6 +296,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, retention: Retention) 
                                 cursor.execute(params![bot, identity, *seq as i64])?;
                             }
                         }
+                        Item::Barrier(_) => {}
                     }
                 }
             }
@@ -299,16 +309,21 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, retention: Retention) 
         }
         let mut events = 0;
         for item in batch {
-            if let Item::Event {
-                log,
-                seq,
-                header,
-                text,
-                ..
-            } = item
-            {
-                log.append_committed(seq, header, text);
-                events += 1;
+            match item {
+                Item::Event {
+                    log,
+                    seq,
+                    header,
+                    text,
+                    ..
+                } => {
+                    log.append_committed(seq, header, text);
+                    events += 1;
+                }
+                Item::Barrier(done) => {
+                    let _ = done.send(());
+                }
+                Item::Cursors(_) => {}
             }
         }
         since_trim += events;

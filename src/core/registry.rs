@@ -308,6 +308,12 @@ impl Registry {
         bot
     }
 
+    /// Waits (blocking, bounded) until the journal has committed everything
+    /// queued; true when there is no journal.
+    pub fn sync_journal(&self, limit: std::time::Duration) -> bool {
+        self.journal.as_ref().is_none_or(|(j, _)| j.sync(limit))
+    }
+
     /// Saves every journaled bot's app cursors (called periodically).
     pub fn save_cursors(&self) {
         let Some((journal, _)) = &self.journal else {
