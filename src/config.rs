@@ -406,7 +406,16 @@ impl Config {
             path: origin.to_owned(),
             message: e.to_string(),
         })?;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid { key, reason } => match locate(text, &key) {
+                Some(line) => ConfigError::Invalid {
+                    key: format!("{key}` (line {line}) in `{origin}"),
+                    reason,
+                },
+                None => ConfigError::Invalid { key, reason },
+            },
+            other => other,
+        })?;
         Ok(config)
     }
 
@@ -514,6 +523,53 @@ impl Config {
     }
 }
 
+/// The 1-based line where `key` (e.g. `listen[1].app.max_frame_bytes`) is
+/// set in TOML `text`: the line of its first segment inside its table (an
+/// inline table counts as its key's line), or the table header when the value
+/// is a default.
+fn locate(text: &str, key: &str) -> Option<usize> {
+    let (table, rest) = key.split_once('.')?;
+    let (name, index) = match table.split_once('[') {
+        Some((name, idx)) => (name, idx.trim_end_matches(']').parse::<usize>().ok()),
+        None => (table, None),
+    };
+    let field = rest.split('.').next()?;
+    let (mut in_table, mut header_line, mut seen) = (false, None, 0usize);
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            let header = t
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim();
+            let is_array = t.starts_with("[[");
+            in_table = header == name
+                && match index {
+                    Some(want) if is_array => {
+                        seen += 1;
+                        seen - 1 == want
+                    }
+                    None => !is_array,
+                    Some(_) => false,
+                };
+            if in_table {
+                header_line = Some(i + 1);
+            }
+            continue;
+        }
+        if in_table {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim() == field {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    header_line
+}
+
 fn check_app(key: &str, app: &AppOptions) -> Result<(), ConfigError> {
     if app.max_frame_bytes < 1024 {
         return Err(ConfigError::Invalid {
@@ -558,6 +614,20 @@ mod tests {
             Config::parse("[gateway]\nheartbeat_interval_ms = 1\nbogus = 2\n", "t").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("bogus") && msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_line() {
+        let text = "[gateway]\nheartbeat_interval_ms = 1\n\n[[listen]]\naddress = \"127.0.0.1:1\"\n[[listen]]\naddress = \"0.0.0.0:2\"\n";
+        let msg = Config::parse(text, "c.toml").unwrap_err().to_string();
+        assert!(
+            msg.contains("listen[1].address") && msg.contains("line 7"),
+            "{msg}"
+        );
+        let msg = Config::parse("[gateway]\naction_timeout_ms = 0\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("line 2"), "{msg}");
     }
 
     #[test]
