@@ -335,7 +335,7 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
                 "delivered": s.delivered.load(Relaxed), "replayed": s.replayed.load(Relaxed),
                 "lost": s.lost.load(Relaxed), "oversize": s.oversize.load(Relaxed),
                 "actions": s.actions.load(Relaxed), "cursor": cursor,
-                "lag": a.bot.log.head().saturating_sub(cursor.max(1)),
+                "lag": a.role.receives_events().then(|| a.bot.log.head().saturating_sub(cursor)),
             })
         })
         .collect();

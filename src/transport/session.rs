@@ -221,6 +221,7 @@ where
                 // after connecting leaves a position to replay from.
                 bot.cursors.insert(identity.clone(), start);
             }
+            ctx.stats.cursor.store(start, Ordering::Relaxed);
             Subscription::new(bot.log.clone(), start)
         });
         let replay_until = bot.log.head();
