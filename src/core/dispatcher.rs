@@ -252,11 +252,20 @@ impl Dispatcher {
             echo: format!("{ECHO_PREFIX}{id}"),
         };
         let text = serde_json::to_string(&frame).expect("an action frame always serializes");
-        if link.frames.send(Utf8Bytes::from(text)).await.is_err() {
-            on_answer(upstream_lost(bot.self_id)).await;
-            return;
-        }
+        // The timeout covers the wait for room in the upstream's queue too:
+        // an upstream that stopped reading must not hold an action forever.
         let mut deadline = Instant::now() + timeout;
+        match timeout_at(deadline, link.frames.send(Utf8Bytes::from(text))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                on_answer(upstream_lost(bot.self_id)).await;
+                return;
+            }
+            Err(_) => {
+                on_answer(timeout_response(action, timeout)).await;
+                return;
+            }
+        }
         loop {
             match timeout_at(deadline, rx.recv()).await {
                 Ok(Some(resp)) => {
