@@ -40,7 +40,7 @@ pub async fn run_target(hub: Arc<Hub>, target: Arc<ReverseConfig>) {
                 _ => Vec::new(),
             };
             for (url, role) in links {
-                tokio::spawn(dial_loop(
+                hub.tasks.spawn(dial_loop(
                     hub.clone(),
                     target.clone(),
                     bot.clone(),
