@@ -185,7 +185,8 @@ impl Gateway {
     }
 
     /// Stops accepting, closes every session with a reason, and waits for
-    /// them up to the configured grace period.
+    /// them up to the configured grace period; then saves cursors and lets
+    /// the journal commit what it holds.
     pub async fn shutdown(self) {
         self.hub.shutdown.cancel();
         self.hub.tasks.close();
@@ -198,6 +199,16 @@ impl Gateway {
                 grace_ms = grace.as_millis() as u64,
                 "some connections did not close within the grace period"
             );
+        }
+        // Sessions have saved their final cursors; persist them, and wait
+        // until every accepted event is committed.
+        self.hub.registry.save_cursors();
+        let registry = self.hub.registry.clone();
+        let synced =
+            tokio::task::spawn_blocking(move || registry.sync_journal(Duration::from_secs(5)))
+                .await;
+        if !matches!(synced, Ok(true)) {
+            tracing::warn!("the event journal did not confirm its last commit before exit");
         }
     }
 }

@@ -361,8 +361,40 @@ async fn journal_survives_a_graceful_restart_exactly_once() {
     let gw = start(&config).await;
     assert_eq!(gw.hub.registry.bot(10000).unwrap().log.head(), 251);
     let mut back = app_at(&ws_url(&gw, "/?app=keeper")).await;
-    assert!(read_numbers(&mut back, 50).await.into_iter().eq(200..250));
+    let got = read_numbers(&mut back, 50).await;
+    assert!(got.iter().copied().eq(200..250), "{:?}", &got[..5]);
     gw.hub.registry.publish(10000, numbered(10000, 250));
     assert_eq!(read_numbers(&mut back, 1).await, vec![250]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn journal_keeps_only_the_retained_window_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let config = format!(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\n[retention]\nmax_events = 100\n[journal]\npath = {:?}\n",
+        path.display().to_string()
+    );
+    let gw = start(&config).await;
+    for n in 0..5000 {
+        gw.hub.registry.publish(10000, numbered(10000, n));
+    }
+    gw.shutdown().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (rows, max): (i64, i64) = conn
+        .query_row("SELECT COUNT(*), MAX(seq) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(max, 5000, "every event was committed");
+    assert!(
+        rows <= 100 + 4096,
+        "old events are trimmed: {rows} rows on disk"
+    );
+    drop(conn);
+    let gw = start(&config).await;
+    let bot = gw.hub.registry.bot(10000).unwrap();
+    assert_eq!((bot.log.first_retained(), bot.log.head()), (4901, 5001));
     gw.shutdown().await;
 }
