@@ -318,3 +318,29 @@ async fn oversize_frames_get_1400_and_far_oversize_frames_close_with_1009() {
     assert!(reason.contains("too large"), "{reason}");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_peer_that_never_finishes_its_handshake_is_cut_off() {
+    use tokio::io::AsyncReadExt;
+    let gw =
+        start("[gateway]\nhandshake_timeout_ms = 200\n[[listen]]\naddress = \"127.0.0.1:0\"\n")
+            .await;
+    let mut stream = tokio::net::TcpStream::connect(gw.listen_addrs[0])
+        .await
+        .unwrap();
+    // Half a request line, then silence.
+    tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the gateway closed the connection instead of waiting forever"
+    );
+    gw.shutdown().await;
+}
