@@ -394,6 +394,26 @@ impl Registry {
         ctx
     }
 
+    /// A context for a one-off caller (an HTTP API request): not listed
+    /// among connected apps, id 0.
+    pub fn ephemeral_app(
+        &self,
+        bot: Arc<Bot>,
+        role: Role,
+        options: AppOptions,
+        identity: Option<String>,
+    ) -> AppCtx {
+        AppCtx {
+            id: 0,
+            bot,
+            role,
+            options,
+            identity,
+            peer: String::from("http"),
+            stats: Arc::default(),
+        }
+    }
+
     /// Forgets an app that disconnected.
     pub fn unregister_app(&self, id: u64) {
         self.apps.remove(&id);

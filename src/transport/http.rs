@@ -226,9 +226,9 @@ pub struct AppListener {
 }
 
 /// Who a request is, after its token and `?app=` were checked.
-struct Caller {
-    identity: Option<String>,
-    options: AppOptions,
+pub(crate) struct Caller {
+    pub(crate) identity: Option<String>,
+    pub(crate) options: AppOptions,
 }
 
 impl AppListener {
@@ -362,58 +362,51 @@ fn parse_app_path(path: &str) -> Option<(Option<i64>, Role)> {
     }
 }
 
+fn is_upgrade(req: &Request) -> bool {
+    req.headers()
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("websocket"))
+}
+
+/// Everything that is not `/status` or `/sandbox`: WebSocket apps at the role
+/// paths, and HTTP API calls at `/{action}`.
 async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Response {
-    let Some((path_bot, role)) = parse_app_path(req.uri().path()) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("no endpoint at {}: use /, /api, /event or /{{self_id}}/, /{{self_id}}/api, /{{self_id}}/event", req.uri().path()),
-        );
-    };
-    let query = query_map(&req);
-    let caller = match l.authenticate(&req, &query) {
-        Ok(c) => c,
-        Err(resp) => {
-            let peer = req
-                .extensions()
-                .get::<PeerAddr>()
-                .map(|p| p.0.to_string())
-                .unwrap_or_default();
-            tracing::warn!(%peer, path = req.uri().path(), status = resp.status().as_u16(), "app refused: bad or missing access token");
-            return resp;
+    let path = req.uri().path().to_owned();
+    let (path_bot, target) = match (parse_app_path(&path), super::http_api::parse_action_path(&path)) {
+        (Some((bot, role)), _) => (bot, Target::Socket(role)),
+        (None, Some((bot, action))) if !is_upgrade(&req) => (bot, Target::Action(action.to_owned())),
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no endpoint at {path}: WebSocket apps use /, /api, /event or /{{self_id}}/, /{{self_id}}/api, /{{self_id}}/event; HTTP API calls use /{{action}} or /{{self_id}}/{{action}}"),
+            )
         }
     };
-    let query_bot = match query.get("self_id").map(|s| s.parse::<i64>()) {
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "self_id must be an integer"),
-        None => None,
-    };
-    let registry = &l.hub.registry;
-    let bot = match path_bot.or(query_bot) {
-        Some(id) => match registry.bot(id) {
-            Some(bot) => bot,
-            None => return error(StatusCode::NOT_FOUND, format!("unknown bot {id}")),
-        },
-        None => match registry.only_bot() {
-            Some(bot) => bot,
-            None if registry.bots().is_empty() => {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "no bot is connected to the gateway yet",
-                )
-            }
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "several bots are served here: choose one with /{self_id}/ or ?self_id=",
-                )
-            }
-        },
-    };
+    let query = query_map(&req);
     let peer = req
         .extensions()
         .get::<PeerAddr>()
         .map(|p| p.0.to_string())
         .unwrap_or_default();
+    let caller = match l.authenticate(&req, &query) {
+        Ok(c) => c,
+        Err(resp) => {
+            tracing::warn!(%peer, %path, status = resp.status().as_u16(), "app refused: bad or missing access token");
+            return resp;
+        }
+    };
+    let bot = match resolve_bot(&l, path_bot, &query) {
+        Ok(bot) => bot,
+        Err(resp) => return resp,
+    };
+    let role = match target {
+        Target::Action(action) => {
+            return super::http_api::serve_action(&l, bot, caller, &action, req).await
+        }
+        Target::Socket(role) => role,
+    };
     let hub = l.hub.clone();
     let config = super::app_ws_config(hub.settings.max_inbound_frame_bytes);
     let tasks = hub.tasks.clone();
@@ -423,6 +416,42 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
             .register_app(bot, role, caller.options, caller.identity, peer);
         super::session::run_app(hub, ws, ctx).await;
     })
+}
+
+enum Target {
+    Socket(Role),
+    Action(String),
+}
+
+/// The bot a request addresses: by path, by `?self_id=`, or the only one.
+#[allow(clippy::result_large_err)]
+fn resolve_bot(
+    l: &AppListener,
+    path_bot: Option<i64>,
+    query: &HashMap<String, String>,
+) -> Result<Arc<crate::core::Bot>, Response> {
+    let query_bot = match query.get("self_id").map(|s| s.parse::<i64>()) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return Err(error(StatusCode::BAD_REQUEST, "self_id must be an integer")),
+        None => None,
+    };
+    let registry = &l.hub.registry;
+    match path_bot.or(query_bot) {
+        Some(id) => registry
+            .bot(id)
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("unknown bot {id}"))),
+        None => match registry.only_bot() {
+            Some(bot) => Ok(bot),
+            None if registry.bots().is_empty() => Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no bot is connected to the gateway yet",
+            )),
+            None => Err(error(
+                StatusCode::BAD_REQUEST,
+                "several bots are served here: choose one with /{self_id}/ or ?self_id=",
+            )),
+        },
+    }
 }
 
 #[cfg(test)]

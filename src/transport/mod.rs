@@ -2,6 +2,7 @@
 //! reconnects and limits live here; OneBot semantics do not.
 
 pub mod http;
+pub mod http_api;
 pub mod reverse;
 pub mod session;
 

@@ -101,12 +101,32 @@ pub async fn send_json(ws: &mut WebSocketStream<TcpStream>, v: Value) {
 
 /// A plain HTTP GET (HTTP/1.1, Connection: close): status and JSON body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> (u16, Value) {
+    http_request(addr, "GET", path, token, None).await
+}
+
+/// A plain HTTP request with an optional (content type, body).
+pub async fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("connect for http");
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    let (ctype, body) = body.unwrap_or(("", ""));
+    let ctype = if ctype.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Type: {ctype}\r\n")
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{ctype}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).await.unwrap();

@@ -7,5 +7,6 @@ mod common;
 mod delivery;
 mod dispatcher;
 mod forward;
+mod http_api;
 mod reverse;
 mod upstream;
