@@ -74,6 +74,8 @@ pub struct Config {
     pub listen: Vec<ListenConfig>,
     /// Reverse WS targets: the gateway dials apps.
     pub reverse: Vec<ReverseConfig>,
+    /// HTTP POST targets: every event is POSTed to a URL.
+    pub http_post: Vec<HttpPostConfig>,
     /// Named apps: identities whose events are kept while they are away.
     pub apps: Vec<NamedAppConfig>,
     /// Upstreams (implementations). None: the sandbox serves its bots.
@@ -114,6 +116,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             listen: vec![ListenConfig::default()],
             reverse: Vec::new(),
+            http_post: Vec::new(),
             apps: Vec::new(),
             upstream: Vec::new(),
             sandbox: SandboxConfig::default(),
@@ -273,6 +276,53 @@ impl ReverseConfig {
             .or_else(|| self.url.clone())
             .or_else(|| self.api_url.clone())
             .unwrap_or_default()
+    }
+}
+
+/// `[[http_post]]`: events are POSTed to a URL (go-cqhttp's HTTP post).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpPostConfig {
+    /// A name for logs and the delivery identity; defaults to the URL.
+    pub name: Option<String>,
+    /// Where to POST, e.g. `http://127.0.0.1:8080/onebot`.
+    pub url: String,
+    /// Which bots; empty = every bot.
+    pub bots: Vec<i64>,
+    /// HMAC-SHA1 key for `X-Signature: sha1=...`; empty = unsigned.
+    pub secret: Secret,
+    /// Time allowed for one POST, ms.
+    pub timeout_ms: u64,
+    /// First retry delay after a failed POST, ms (doubles with jitter up to the cap).
+    pub retry_interval_ms: u64,
+    /// Retry delay cap, ms.
+    pub max_retry_interval_ms: u64,
+    /// `User-Agent` header.
+    pub user_agent: String,
+    /// Delivery options (post format, message_sent).
+    pub app: AppOptions,
+}
+
+impl Default for HttpPostConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            url: String::new(),
+            bots: Vec::new(),
+            secret: Secret::default(),
+            timeout_ms: 5_000,
+            retry_interval_ms: 1_000,
+            max_retry_interval_ms: 30_000,
+            user_agent: format!("onebot-gateway/{}", env!("CARGO_PKG_VERSION")),
+            app: AppOptions::default(),
+        }
+    }
+}
+
+impl HttpPostConfig {
+    /// The target's name: `name`, or the URL.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.url.clone())
     }
 }
 
@@ -498,6 +548,21 @@ impl Config {
                 );
             }
             check_app(&key("app"), &r.app)?;
+        }
+        for (i, t) in self.http_post.iter().enumerate() {
+            let key = |k: &str| format!("http_post[{i}].{k}");
+            if !t.url.starts_with("http://") {
+                return invalid(key("url"), format!("`{}` is not an http:// URL", t.url));
+            }
+            if t.timeout_ms == 0
+                || t.retry_interval_ms == 0
+                || t.max_retry_interval_ms < t.retry_interval_ms
+            {
+                return invalid(
+                    key("timeout_ms"),
+                    "timeout_ms and retry_interval_ms must be > 0, and retry_interval_ms not above max_retry_interval_ms".into(),
+                );
+            }
         }
         let mut names = std::collections::HashSet::new();
         for (i, a) in self.apps.iter().enumerate() {

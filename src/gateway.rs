@@ -170,6 +170,12 @@ impl Gateway {
                 }
             });
         }
+        for target in &config.http_post {
+            hub.tasks.spawn(crate::transport::http_post::run_target(
+                hub.clone(),
+                Arc::new(target.clone()),
+            ));
+        }
         for target in &config.reverse {
             hub.tasks.spawn(crate::transport::reverse::run_target(
                 hub.clone(),

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod http_api;
+pub mod http_post;
 pub mod reverse;
 pub mod session;
 

@@ -8,5 +8,6 @@ mod delivery;
 mod dispatcher;
 mod forward;
 mod http_api;
+mod http_post;
 mod reverse;
 mod upstream;
