@@ -65,7 +65,7 @@ async fn events_are_posted_in_order_and_signed() {
         onebot_gateway::upstream::EventSink::publish(&*gw.hub.registry, 10000, poke(n));
     }
     eventually("all posted", || state.bodies.lock().unwrap().len() == 20).await;
-    let bodies = state.bodies.lock().unwrap();
+    let bodies = state.bodies.lock().unwrap().clone();
     let ns: Vec<u64> = bodies
         .iter()
         .map(|(_, v)| v["n"].as_u64().unwrap())
@@ -78,7 +78,6 @@ async fn events_are_posted_in_order_and_signed() {
         onebot_gateway::transport::http_post::signature("s3cret", body.to_string().as_bytes());
     assert_eq!(headers["x-signature"].to_str().unwrap(), expected);
     assert!(expected.starts_with("sha1=") && expected.len() == 45);
-    drop(bodies);
     gw.shutdown().await;
 }
 
