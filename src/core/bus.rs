@@ -45,6 +45,8 @@ pub struct BusEvent {
     original: Utf8Bytes,
     /// The other post format, computed once on first demand.
     converted: OnceLock<Utf8Bytes>,
+    /// The parsed event, for filters: parsed once on first demand.
+    parsed: OnceLock<Value>,
 }
 
 impl BusEvent {
@@ -56,7 +58,15 @@ impl BusEvent {
             added: Instant::now(),
             original: text,
             converted: OnceLock::new(),
+            parsed: OnceLock::new(),
         }
+    }
+
+    /// The event as a JSON value, parsed at most once whatever the number of
+    /// apps with filters.
+    pub fn value(&self) -> &Value {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(&self.original).unwrap_or(Value::Null))
     }
 
     /// The JSON text in the requested post format. Non-message events have one

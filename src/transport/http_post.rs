@@ -23,7 +23,6 @@ use sha1::Sha1;
 use super::Backoff;
 use crate::config::HttpPostConfig;
 use crate::core::{AppCtx, Bot, Hub, Role, Subscription};
-use crate::protocol::event::PostType;
 use crate::protocol::ActionRequest;
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -143,9 +142,7 @@ async fn deliver(hub: Arc<Hub>, target: Arc<HttpPostConfig>, client: HttpClient,
             },
         }
         for event in &batch {
-            if (event.header.post_type == PostType::MessageSent && !ctx.options.message_sent)
-                || event.header.post_type == PostType::MetaEvent
-            {
+            if !ctx.options.wants(event) {
                 continue;
             }
             let body = event.json(ctx.options.post_format);

@@ -23,7 +23,6 @@ use tracing::Instrument;
 
 use crate::core::bus::{BusEvent, Gap};
 use crate::core::{AppCtx, Hub, LagPolicy, PostFormat, Subscription};
-use crate::protocol::event::PostType;
 use crate::protocol::{classify, retcode, Frame, FrameError, Response};
 
 /// Actions one app may have in flight before the gateway stops reading its frames.
@@ -393,7 +392,7 @@ fn on_gap(ctx: &AppCtx, gap: Gap, out: &mut Vec<Utf8Bytes>) {
 
 /// The text this app gets for an event, or `None` when it is filtered out.
 fn render(ctx: &AppCtx, event: &BusEvent) -> Option<Utf8Bytes> {
-    if event.header.post_type == PostType::MessageSent && !ctx.options.message_sent {
+    if !ctx.options.wants(event) {
         return None;
     }
     let text = event.json(ctx.options.post_format);

@@ -344,3 +344,64 @@ async fn a_peer_that_never_finishes_its_handshake_is_cut_off() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_app_with_a_filter_gets_only_matching_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let filter = dir.path().join("filter.json");
+    std::fs::write(
+        &filter,
+        r#"{".or": [{"notice_type": "group_recall"}, {"n": {".in": [2, 3]}}]}"#,
+    )
+    .unwrap();
+    let gw = start(&format!(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\n[[listen]]\naddress = \"127.0.0.1:0\"\napp = {{ filter = {:?} }}\n",
+        filter.display().to_string()
+    ))
+    .await;
+    let mut all = AppClient::connect(&format!("ws://{}/", gw.listen_addrs[0]), None)
+        .await
+        .unwrap();
+    let mut some = AppClient::connect(&format!("ws://{}/", gw.listen_addrs[1]), None)
+        .await
+        .unwrap();
+    all.next_json().await.unwrap();
+    some.next_json().await.unwrap();
+    let bot = gw.hub.registry.bot(10000).unwrap();
+    for n in 0..5 {
+        bot.log.publish_value(&json!({"time": 1, "self_id": 10000, "post_type": "notice", "notice_type": "notify", "n": n}));
+    }
+    bot.log.publish_value(
+        &json!({"time": 1, "self_id": 10000, "post_type": "notice", "notice_type": "group_recall"}),
+    );
+    for n in 0..5 {
+        assert_eq!(all.next_non_meta().await.unwrap()["n"], n);
+    }
+    assert_eq!(some.next_non_meta().await.unwrap()["n"], 2);
+    assert_eq!(some.next_non_meta().await.unwrap()["n"], 3);
+    assert_eq!(
+        some.next_non_meta().await.unwrap()["notice_type"],
+        "group_recall"
+    );
+    gw.shutdown().await;
+}
+
+#[test]
+fn a_bad_filter_file_is_a_config_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let filter = dir.path().join("bad.json");
+    std::fs::write(&filter, r#"{"raw_message": {".regex": "(unclosed"}}"#).unwrap();
+    let err = onebot_gateway::Config::parse(
+        &format!(
+            "[[listen]]\napp = {{ filter = {:?} }}\n",
+            filter.display().to_string()
+        ),
+        "c.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("bad.json") && err.contains("raw_message.regex"),
+        "{err}"
+    );
+}
