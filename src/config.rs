@@ -148,6 +148,10 @@ pub struct GatewayConfig {
     pub max_inbound_frame_bytes: usize,
     /// Longest one write to an app may take before the app is dropped as too slow, ms.
     pub write_timeout_ms: u64,
+    /// go-cqhttp's rate_limit: actions per second sent to each bot's upstream (0 = off).
+    pub actions_per_second: f64,
+    /// Burst allowed above `actions_per_second`.
+    pub action_burst: u32,
 }
 
 impl Default for GatewayConfig {
@@ -162,6 +166,8 @@ impl Default for GatewayConfig {
             app_queue: 1024,
             max_inbound_frame_bytes: 16 * 1024 * 1024,
             write_timeout_ms: 10_000,
+            actions_per_second: 0.0,
+            action_burst: 1,
         }
     }
 }
@@ -172,6 +178,8 @@ impl GatewayConfig {
         DispatchSettings {
             action_timeout: Duration::from_millis(self.action_timeout_ms),
             rate_limit_interval: Duration::from_millis(self.rate_limit_interval_ms),
+            actions_per_second: self.actions_per_second,
+            action_burst: self.action_burst,
         }
     }
 
@@ -492,6 +500,12 @@ impl Config {
             if value == 0 {
                 return invalid(key.into(), "must be greater than 0".into());
             }
+        }
+        if !(g.actions_per_second >= 0.0 && g.actions_per_second.is_finite()) {
+            return invalid(
+                "gateway.actions_per_second".into(),
+                "must be 0 (off) or a positive number".into(),
+            );
         }
         let check_listen = |key: String,
                             address: &str,

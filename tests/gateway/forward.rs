@@ -405,3 +405,18 @@ fn a_bad_filter_file_is_a_config_error_naming_it() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn actions_over_the_rate_limit_wait_and_say_so_when_they_cannot() {
+    let gw = start(
+        "[gateway]\nactions_per_second = 1.0\naction_burst = 1\naction_timeout_ms = 300\n[[listen]]\naddress = \"127.0.0.1:0\"\n",
+    )
+    .await;
+    let mut app = AppClient::connect(&ws_url(&gw, "/"), None).await.unwrap();
+    assert_eq!(app.call("get_login_info", json!({})).await["retcode"], 0);
+    // The next token is ~1 s away, beyond the 300 ms action timeout.
+    let r = app.call("get_login_info", json!({})).await;
+    assert_eq!(r["retcode"], 1504);
+    assert!(r["message"].as_str().unwrap().contains("rate limit"), "{r}");
+    gw.shutdown().await;
+}
