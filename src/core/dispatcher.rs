@@ -252,6 +252,10 @@ impl Dispatcher {
         let timeout = self.settings.action_timeout;
         if let Some(wait) = self.rate_wait(bot.self_id) {
             if wait > timeout {
+                // The refused action gives its reservation back.
+                if let Some(bucket) = self.buckets.get(&bot.self_id) {
+                    bucket.lock().expect("bucket poisoned").tokens += 1.0;
+                }
                 on_answer(Response::failed(
                     retcode::TIMEOUT,
                     format!("rate limit: `{action}` would wait {} ms for its turn, over the action timeout", wait.as_millis()),
