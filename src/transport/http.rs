@@ -279,7 +279,10 @@ impl AppListener {
 /// The router of a forward listener: app endpoints, `/status`, and the
 /// sandbox API (when a sandbox runs).
 pub fn app_router(listener: Arc<AppListener>, sandbox: Option<Router>) -> Router {
-    let mut router = Router::new().route("/status", get(status));
+    let mut router = Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(super::observe::metrics))
+        .route("/dashboard", get(super::observe::dashboard));
     if let Some(sandbox) = sandbox {
         router = router.nest_service("/sandbox", sandbox);
     }

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod http_api;
 pub mod http_post;
+pub mod observe;
 pub mod reverse;
 pub mod session;
 

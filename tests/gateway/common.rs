@@ -104,7 +104,7 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str, token: Option<&str
     http_request(addr, "GET", path, token, None).await
 }
 
-/// A plain HTTP request with an optional (content type, body).
+/// A plain HTTP request with an optional (content type, body); JSON answer.
 pub async fn http_request(
     addr: std::net::SocketAddr,
     method: &str,
@@ -112,6 +112,18 @@ pub async fn http_request(
     token: Option<&str>,
     body: Option<(&str, &str)>,
 ) -> (u16, Value) {
+    let (status, text) = http_text(addr, method, path, token, body).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A plain HTTP request; the answer's status and body text.
+pub async fn http_text(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("connect for http");
     let auth = token
@@ -136,6 +148,6 @@ pub async fn http_request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
 }

@@ -99,3 +99,24 @@ async fn bad_requests_get_clear_answers() {
     assert_eq!(http_get(addr, "/", Some("t")).await.0, 426);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_and_dashboard_are_served_behind_the_token() {
+    let gw = sandbox("t").await;
+    let addr = gw.listen_addrs[0];
+    let mut app = app(&gw, "/", "t").await;
+    assert_eq!(app.call("get_login_info", json!({})).await["retcode"], 0);
+    let (status, text) = http_text(addr, "GET", "/metrics", Some("t"), None).await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains(r#"onebot_gateway_bot_online{self_id="10000"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("onebot_gateway_app_actions_total{"), "{text}");
+    assert!(text.contains("onebot_gateway_pending_actions 0"), "{text}");
+    assert_eq!(http_text(addr, "GET", "/metrics", None, None).await.0, 401);
+    let (status, page) = http_text(addr, "GET", "/dashboard?access_token=t", None, None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>onebot-gateway</title>") && page.contains("/status"));
+    gw.shutdown().await;
+}
