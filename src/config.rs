@@ -65,7 +65,7 @@ impl Serialize for Secret {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Process-wide settings.
@@ -89,7 +89,7 @@ pub struct Config {
 }
 
 /// `[journal]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JournalConfig {
     /// SQLite file; absent = no journal (events live in memory only).
@@ -127,7 +127,7 @@ impl Default for Config {
 }
 
 /// `[gateway]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// Interval of the `heartbeat` meta events sent to apps, ms (0 = none).
@@ -198,7 +198,7 @@ impl GatewayConfig {
 }
 
 /// `[[listen]]`: a forward WS listener for apps.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenConfig {
     /// `host:port` to bind.
@@ -220,7 +220,7 @@ impl Default for ListenConfig {
 }
 
 /// `[[apps]]`: a named app identity, for replay after reconnect.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamedAppConfig {
     /// The name (`?app=NAME` on a forward connection).
@@ -234,7 +234,7 @@ pub struct NamedAppConfig {
 }
 
 /// `[[reverse]]`: the gateway dials an app.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReverseConfig {
     /// A name for logs and for the app's identity; defaults to the URL.
@@ -288,7 +288,7 @@ impl ReverseConfig {
 }
 
 /// `[[http_post]]`: events are POSTed to a URL (go-cqhttp's HTTP post).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpPostConfig {
     /// A name for logs and the delivery identity; defaults to the URL.
@@ -335,7 +335,7 @@ impl HttpPostConfig {
 }
 
 /// `[[upstream]]`: what serves bots.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum UpstreamConfig {
     /// The embedded sandbox (its world is in `[sandbox]`).
@@ -379,7 +379,7 @@ fn default_max_reconnect_ms() -> u64 {
 }
 
 /// `[retention]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Most events kept per bot.

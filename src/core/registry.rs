@@ -67,7 +67,7 @@ pub enum AsyncReply {
 }
 
 /// Per-app delivery options.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppOptions {
     /// `array` or `string` for the `message` field of message events.
@@ -99,6 +99,8 @@ pub struct FilterFile {
     pub path: std::path::PathBuf,
     /// The compiled filter.
     pub filter: Arc<crate::protocol::filter::Filter>,
+    /// The file's text when loaded (a reload compares it).
+    source: String,
 }
 
 impl FilterFile {
@@ -116,7 +118,15 @@ impl FilterFile {
         Ok(Self {
             path: path.to_owned(),
             filter: Arc::new(filter),
+            source: text,
         })
+    }
+}
+
+impl PartialEq for FilterFile {
+    /// Same file with the same text.
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.source == other.source
     }
 }
 

@@ -219,10 +219,20 @@ pub fn check_token(expected: &Secret, presented: Option<&str>) -> Result<(), Res
 pub struct AppListener {
     /// The hub.
     pub hub: Arc<Hub>,
-    /// Its `[[listen]]` entry.
-    pub config: ListenConfig,
-    /// Named app identities (`[[apps]]`).
-    pub apps: Vec<NamedAppConfig>,
+    /// Its `[[listen]]` entry (a reload may replace it).
+    pub config: std::sync::RwLock<ListenConfig>,
+    /// Named app identities (`[[apps]]`; a reload may replace them).
+    pub apps: std::sync::RwLock<Vec<NamedAppConfig>>,
+}
+
+impl AppListener {
+    fn token(&self) -> Secret {
+        self.config
+            .read()
+            .expect("listener lock poisoned")
+            .access_token
+            .clone()
+    }
 }
 
 /// Who a request is, after its token and `?app=` were checked.
@@ -239,10 +249,12 @@ impl AppListener {
         query: &HashMap<String, String>,
     ) -> Result<Caller, Response> {
         let presented = presented_token(req.headers(), query);
+        // Copies, not guards: nothing below may hold the reload lock.
+        let apps = self.apps.read().expect("listener lock poisoned").clone();
+        let config = self.config.read().expect("listener lock poisoned").clone();
         // A named app's own token identifies it.
         if let Some(token) = presented.as_deref() {
-            if let Some(app) = self
-                .apps
+            if let Some(app) = apps
                 .iter()
                 .find(|a| !a.access_token.is_empty() && token_matches(&a.access_token, token))
             {
@@ -252,13 +264,13 @@ impl AppListener {
                 });
             }
         }
-        check_token(&self.config.access_token, presented.as_deref())?;
+        check_token(&config.access_token, presented.as_deref())?;
         match query.get("app") {
             None => Ok(Caller {
                 identity: None,
-                options: self.config.app.clone(),
+                options: config.app,
             }),
-            Some(name) => match self.apps.iter().find(|a| &a.name == name) {
+            Some(name) => match apps.iter().find(|a| &a.name == name) {
                 Some(app) if app.access_token.is_empty() => Ok(Caller {
                     identity: Some(app.name.clone()),
                     options: app.app.clone(),
@@ -302,7 +314,7 @@ async fn require_token(
 ) -> Response {
     let query = query_map(&req);
     if let Err(resp) = check_token(
-        &l.config.access_token,
+        &l.token(),
         presented_token(req.headers(), &query).as_deref(),
     ) {
         return resp;
@@ -417,7 +429,8 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
         let ctx = hub
             .registry
             .register_app(bot, role, caller.options, caller.identity, peer);
-        super::session::run_app(hub, ws, ctx).await;
+        let stop = hub.shutdown.clone();
+        super::session::run_app(hub, ws, ctx, stop).await;
     })
 }
 

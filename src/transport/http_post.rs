@@ -24,12 +24,14 @@ use super::Backoff;
 use crate::config::HttpPostConfig;
 use crate::core::{AppCtx, Bot, Hub, Role, Subscription};
 use crate::protocol::ActionRequest;
+use tokio_util::sync::CancellationToken;
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 /// Runs one `[[http_post]]` target for every (matching) bot, including bots
 /// that appear later, until shutdown.
-pub async fn run_target(hub: Arc<Hub>, target: Arc<HttpPostConfig>) {
+/// `stop` ends it (the gateway's shutdown, or a reload that removed it).
+pub async fn run_target(hub: Arc<Hub>, target: Arc<HttpPostConfig>, stop: CancellationToken) {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let mut started = std::collections::HashSet::new();
     let mut bots_changed = hub.registry.watch_bots();
@@ -38,12 +40,17 @@ pub async fn run_target(hub: Arc<Hub>, target: Arc<HttpPostConfig>) {
             if (target.bots.is_empty() || target.bots.contains(&bot.self_id))
                 && started.insert(bot.self_id)
             {
-                hub.tasks
-                    .spawn(deliver(hub.clone(), target.clone(), client.clone(), bot));
+                hub.tasks.spawn(deliver(
+                    hub.clone(),
+                    target.clone(),
+                    client.clone(),
+                    bot,
+                    stop.clone(),
+                ));
             }
         }
         tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             changed = bots_changed.changed() => if changed.is_err() { return },
         }
     }
@@ -109,7 +116,13 @@ async fn post(client: &HttpClient, target: &HttpPostConfig, self_id: i64, body: 
     }
 }
 
-async fn deliver(hub: Arc<Hub>, target: Arc<HttpPostConfig>, client: HttpClient, bot: Arc<Bot>) {
+async fn deliver(
+    hub: Arc<Hub>,
+    target: Arc<HttpPostConfig>,
+    client: HttpClient,
+    bot: Arc<Bot>,
+    stop: CancellationToken,
+) {
     let identity = format!("http_post:{}:{}", target.display_name(), bot.self_id);
     let start = bot
         .cursors
@@ -135,7 +148,7 @@ async fn deliver(hub: Arc<Hub>, target: Arc<HttpPostConfig>, client: HttpClient,
     'events: loop {
         batch.clear();
         tokio::select! {
-            _ = hub.shutdown.cancelled() => break,
+            _ = stop.cancelled() => break,
             read = sub.next_batch(64, &mut batch) => if let Err(gap) = read {
                 ctx.stats.lost.fetch_add(gap.count(), Ordering::Relaxed);
                 tracing::warn!(url = %target.url, first_lost = gap.first_lost, last_lost = gap.last_lost, "events evicted before they could be posted");
@@ -148,7 +161,7 @@ async fn deliver(hub: Arc<Hub>, target: Arc<HttpPostConfig>, client: HttpClient,
             let body = event.json(ctx.options.post_format);
             loop {
                 let outcome = tokio::select! {
-                    _ = hub.shutdown.cancelled() => break 'events,
+                    _ = stop.cancelled() => break 'events,
                     o = post(&client, &target, bot.self_id, Bytes::from(body.as_str().to_owned())) => o,
                 };
                 match outcome {
@@ -172,7 +185,7 @@ async fn deliver(hub: Arc<Hub>, target: Arc<HttpPostConfig>, client: HttpClient,
                             last_problem = Some(why);
                         }
                         tokio::select! {
-                            _ = hub.shutdown.cancelled() => break 'events,
+                            _ = stop.cancelled() => break 'events,
                             _ = tokio::time::sleep(delay) => {}
                         }
                     }

@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::core::bus::{BusEvent, Gap};
@@ -45,6 +46,8 @@ pub enum SessionEnd {
     Shutdown,
     /// The app sent a frame beyond the hard size limit.
     TooBig(String),
+    /// A configuration reload removed the reverse target this session belongs to.
+    Removed,
 }
 
 impl SessionEnd {
@@ -58,6 +61,10 @@ impl SessionEnd {
             Self::TooSlow(why) => (CloseCode::Policy, why.clone()),
             Self::Shutdown => (CloseCode::Away, String::from("gateway shutting down")),
             Self::TooBig(why) => (CloseCode::Size, format!("frame too large: {why}")),
+            Self::Removed => (
+                CloseCode::Away,
+                String::from("removed from the gateway's configuration"),
+            ),
         };
         Some(CloseFrame {
             code,
@@ -81,6 +88,7 @@ impl std::fmt::Display for SessionEnd {
             Self::TooSlow(why) => f.write_str(why),
             Self::Shutdown => f.write_str("gateway shutting down"),
             Self::TooBig(why) => write!(f, "frame too large: {why}"),
+            Self::Removed => f.write_str("removed from the gateway's configuration"),
         }
     }
 }
@@ -93,7 +101,15 @@ pub fn unix_now() -> i64 {
 }
 
 /// Runs an app session to its end, then unregisters it.
-pub async fn run_app<S>(hub: Arc<Hub>, ws: WebSocketStream<S>, ctx: AppCtx) -> SessionEnd
+///
+/// `stop` ends the session with a close frame: the gateway's shutdown token,
+/// or a reverse target's own token (cancelled when a reload removes it).
+pub async fn run_app<S>(
+    hub: Arc<Hub>,
+    ws: WebSocketStream<S>,
+    ctx: AppCtx,
+    stop: CancellationToken,
+) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -101,7 +117,7 @@ where
     async move {
         tracing::info!("app connected");
         let ctx = Arc::new(ctx);
-        let end = drive(&hub, ws, &ctx).await;
+        let end = drive(&hub, ws, &ctx, &stop).await;
         hub.registry.unregister_app(ctx.id);
         let s = &ctx.stats;
         tracing::info!(
@@ -118,7 +134,12 @@ where
     .await
 }
 
-async fn drive<S>(hub: &Arc<Hub>, ws: WebSocketStream<S>, ctx: &Arc<AppCtx>) -> SessionEnd
+async fn drive<S>(
+    hub: &Arc<Hub>,
+    ws: WebSocketStream<S>,
+    ctx: &Arc<AppCtx>,
+    stop: &CancellationToken,
+) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -242,8 +263,8 @@ where
         loop {
             let result = tokio::select! {
                 biased;
-                _ = hub.shutdown.cancelled() => {
-                    return SessionEnd::Shutdown;
+                _ = stop.cancelled() => {
+                    return if hub.shutdown.is_cancelled() { SessionEnd::Shutdown } else { SessionEnd::Removed };
                 }
                 Some(first) = reply_rx.recv() => {
                     out.push(first);

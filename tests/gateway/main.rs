@@ -9,5 +9,6 @@ mod dispatcher;
 mod forward;
 mod http_api;
 mod http_post;
+mod reload;
 mod reverse;
 mod upstream;
