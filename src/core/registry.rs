@@ -273,11 +273,6 @@ impl Bot {
     pub fn health(&self) -> Health {
         *self.health.borrow()
     }
-
-    /// Watches health changes.
-    pub fn watch_health(&self) -> watch::Receiver<Health> {
-        self.health.subscribe()
-    }
 }
 
 /// Everything the connection manager knows about one connected app.

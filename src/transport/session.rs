@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::core::bus::{BusEvent, Gap};
-use crate::core::{AppCtx, Hub, LagPolicy, PostFormat, Subscription};
+use crate::core::{AppCtx, Hub, LagPolicy, Subscription};
 use crate::protocol::{classify, retcode, Frame, FrameError, Response};
 
 /// Actions one app may have in flight before the gateway stops reading its frames.
@@ -484,13 +484,5 @@ where
             "app too slow: a write did not complete within {} ms",
             limit.as_millis()
         ))),
-    }
-}
-
-/// The post format name, for logs.
-pub fn format_name(f: PostFormat) -> &'static str {
-    match f {
-        PostFormat::Array => "array",
-        PostFormat::String => "string",
     }
 }
