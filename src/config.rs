@@ -65,7 +65,7 @@ impl Serialize for Secret {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Process-wide settings.
@@ -74,6 +74,8 @@ pub struct Config {
     pub listen: Vec<ListenConfig>,
     /// Reverse WS targets: the gateway dials apps.
     pub reverse: Vec<ReverseConfig>,
+    /// HTTP POST targets: every event is POSTed to a URL.
+    pub http_post: Vec<HttpPostConfig>,
     /// Named apps: identities whose events are kept while they are away.
     pub apps: Vec<NamedAppConfig>,
     /// Upstreams (implementations). None: the sandbox serves its bots.
@@ -87,7 +89,7 @@ pub struct Config {
 }
 
 /// `[journal]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JournalConfig {
     /// SQLite file; absent = no journal (events live in memory only).
@@ -114,6 +116,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             listen: vec![ListenConfig::default()],
             reverse: Vec::new(),
+            http_post: Vec::new(),
             apps: Vec::new(),
             upstream: Vec::new(),
             sandbox: SandboxConfig::default(),
@@ -124,7 +127,7 @@ impl Default for Config {
 }
 
 /// `[gateway]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// Interval of the `heartbeat` meta events sent to apps, ms (0 = none).
@@ -145,6 +148,10 @@ pub struct GatewayConfig {
     pub max_inbound_frame_bytes: usize,
     /// Longest one write to an app may take before the app is dropped as too slow, ms.
     pub write_timeout_ms: u64,
+    /// go-cqhttp's rate_limit: actions per second sent to each bot's upstream (0 = off).
+    pub actions_per_second: f64,
+    /// Burst allowed above `actions_per_second`.
+    pub action_burst: u32,
 }
 
 impl Default for GatewayConfig {
@@ -159,6 +166,8 @@ impl Default for GatewayConfig {
             app_queue: 1024,
             max_inbound_frame_bytes: 16 * 1024 * 1024,
             write_timeout_ms: 10_000,
+            actions_per_second: 0.0,
+            action_burst: 1,
         }
     }
 }
@@ -169,6 +178,8 @@ impl GatewayConfig {
         DispatchSettings {
             action_timeout: Duration::from_millis(self.action_timeout_ms),
             rate_limit_interval: Duration::from_millis(self.rate_limit_interval_ms),
+            actions_per_second: self.actions_per_second,
+            action_burst: self.action_burst,
         }
     }
 
@@ -187,7 +198,7 @@ impl GatewayConfig {
 }
 
 /// `[[listen]]`: a forward WS listener for apps.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenConfig {
     /// `host:port` to bind.
@@ -209,7 +220,7 @@ impl Default for ListenConfig {
 }
 
 /// `[[apps]]`: a named app identity, for replay after reconnect.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamedAppConfig {
     /// The name (`?app=NAME` on a forward connection).
@@ -223,7 +234,7 @@ pub struct NamedAppConfig {
 }
 
 /// `[[reverse]]`: the gateway dials an app.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReverseConfig {
     /// A name for logs and for the app's identity; defaults to the URL.
@@ -276,8 +287,55 @@ impl ReverseConfig {
     }
 }
 
+/// `[[http_post]]`: events are POSTed to a URL (go-cqhttp's HTTP post).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpPostConfig {
+    /// A name for logs and the delivery identity; defaults to the URL.
+    pub name: Option<String>,
+    /// Where to POST, e.g. `http://127.0.0.1:8080/onebot`.
+    pub url: String,
+    /// Which bots; empty = every bot.
+    pub bots: Vec<i64>,
+    /// HMAC-SHA1 key for `X-Signature: sha1=...`; empty = unsigned.
+    pub secret: Secret,
+    /// Time allowed for one POST, ms.
+    pub timeout_ms: u64,
+    /// First retry delay after a failed POST, ms (doubles with jitter up to the cap).
+    pub retry_interval_ms: u64,
+    /// Retry delay cap, ms.
+    pub max_retry_interval_ms: u64,
+    /// `User-Agent` header.
+    pub user_agent: String,
+    /// Delivery options (post format, message_sent).
+    pub app: AppOptions,
+}
+
+impl Default for HttpPostConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            url: String::new(),
+            bots: Vec::new(),
+            secret: Secret::default(),
+            timeout_ms: 5_000,
+            retry_interval_ms: 1_000,
+            max_retry_interval_ms: 30_000,
+            user_agent: format!("onebot-gateway/{}", env!("CARGO_PKG_VERSION")),
+            app: AppOptions::default(),
+        }
+    }
+}
+
+impl HttpPostConfig {
+    /// The target's name: `name`, or the URL.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.url.clone())
+    }
+}
+
 /// `[[upstream]]`: what serves bots.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum UpstreamConfig {
     /// The embedded sandbox (its world is in `[sandbox]`).
@@ -321,7 +379,7 @@ fn default_max_reconnect_ms() -> u64 {
 }
 
 /// `[retention]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Most events kept per bot.
@@ -406,7 +464,16 @@ impl Config {
             path: origin.to_owned(),
             message: e.to_string(),
         })?;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid { key, reason } => match locate(text, &key) {
+                Some(line) => ConfigError::Invalid {
+                    key: format!("{key}` (line {line}) in `{origin}"),
+                    reason,
+                },
+                None => ConfigError::Invalid { key, reason },
+            },
+            other => other,
+        })?;
         Ok(config)
     }
 
@@ -433,6 +500,12 @@ impl Config {
             if value == 0 {
                 return invalid(key.into(), "must be greater than 0".into());
             }
+        }
+        if !(g.actions_per_second >= 0.0 && g.actions_per_second.is_finite()) {
+            return invalid(
+                "gateway.actions_per_second".into(),
+                "must be 0 (off) or a positive number".into(),
+            );
         }
         let check_listen = |key: String,
                             address: &str,
@@ -490,6 +563,21 @@ impl Config {
             }
             check_app(&key("app"), &r.app)?;
         }
+        for (i, t) in self.http_post.iter().enumerate() {
+            let key = |k: &str| format!("http_post[{i}].{k}");
+            if !t.url.starts_with("http://") {
+                return invalid(key("url"), format!("`{}` is not an http:// URL", t.url));
+            }
+            if t.timeout_ms == 0
+                || t.retry_interval_ms == 0
+                || t.max_retry_interval_ms < t.retry_interval_ms
+            {
+                return invalid(
+                    key("timeout_ms"),
+                    "timeout_ms and retry_interval_ms must be > 0, and retry_interval_ms not above max_retry_interval_ms".into(),
+                );
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for (i, a) in self.apps.iter().enumerate() {
             if a.name.is_empty() || !names.insert(a.name.as_str()) {
@@ -512,6 +600,53 @@ impl Config {
                 .iter()
                 .any(|u| matches!(u, UpstreamConfig::Sandbox))
     }
+}
+
+/// The 1-based line where `key` (e.g. `listen[1].app.max_frame_bytes`) is
+/// set in TOML `text`: the line of its first segment inside its table (an
+/// inline table counts as its key's line), or the table header when the value
+/// is a default.
+fn locate(text: &str, key: &str) -> Option<usize> {
+    let (table, rest) = key.split_once('.')?;
+    let (name, index) = match table.split_once('[') {
+        Some((name, idx)) => (name, idx.trim_end_matches(']').parse::<usize>().ok()),
+        None => (table, None),
+    };
+    let field = rest.split('.').next()?;
+    let (mut in_table, mut header_line, mut seen) = (false, None, 0usize);
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            let header = t
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim();
+            let is_array = t.starts_with("[[");
+            in_table = header == name
+                && match index {
+                    Some(want) if is_array => {
+                        seen += 1;
+                        seen - 1 == want
+                    }
+                    None => !is_array,
+                    Some(_) => false,
+                };
+            if in_table {
+                header_line = Some(i + 1);
+            }
+            continue;
+        }
+        if in_table {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim() == field {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    header_line
 }
 
 fn check_app(key: &str, app: &AppOptions) -> Result<(), ConfigError> {
@@ -558,6 +693,20 @@ mod tests {
             Config::parse("[gateway]\nheartbeat_interval_ms = 1\nbogus = 2\n", "t").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("bogus") && msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_line() {
+        let text = "[gateway]\nheartbeat_interval_ms = 1\n\n[[listen]]\naddress = \"127.0.0.1:1\"\n[[listen]]\naddress = \"0.0.0.0:2\"\n";
+        let msg = Config::parse(text, "c.toml").unwrap_err().to_string();
+        assert!(
+            msg.contains("listen[1].address") && msg.contains("line 7"),
+            "{msg}"
+        );
+        let msg = Config::parse("[gateway]\naction_timeout_ms = 0\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("line 2"), "{msg}");
     }
 
     #[test]

@@ -51,6 +51,16 @@ pub struct Gateway {
     pub upstream_addrs: Vec<SocketAddr>,
     /// The sandbox, when it serves bots.
     pub sandbox: Option<Arc<Sandbox>>,
+    /// What a reload can change in place.
+    live: std::sync::Mutex<Live>,
+}
+
+/// The parts of a running gateway a reload changes without a restart.
+struct Live {
+    config: Config,
+    listeners: Vec<Arc<AppListener>>,
+    reverse: Vec<(crate::config::ReverseConfig, CancellationToken)>,
+    http_post: Vec<(crate::config::HttpPostConfig, CancellationToken)>,
 }
 
 impl Gateway {
@@ -105,6 +115,7 @@ impl Gateway {
         };
 
         let mut listen_addrs = Vec::new();
+        let mut app_listeners = Vec::new();
         for (listener, l) in listeners.into_iter().zip(&config.listen) {
             let addr = listener
                 .local_addr()
@@ -112,9 +123,10 @@ impl Gateway {
             listen_addrs.push(addr);
             let app_listener = Arc::new(AppListener {
                 hub: hub.clone(),
-                config: l.clone(),
-                apps: config.apps.clone(),
+                config: std::sync::RwLock::new(l.clone()),
+                apps: std::sync::RwLock::new(config.apps.clone()),
             });
+            app_listeners.push(app_listener.clone());
             let router = app_router(app_listener, sandbox.as_ref().map(|s| s.router()));
             tracing::info!(%addr, "listening for apps (forward WebSocket: /, /api, /event)");
             hub.tasks.spawn(serve(listener, router, hub.clone()));
@@ -170,22 +182,123 @@ impl Gateway {
                 }
             });
         }
-        for target in &config.reverse {
-            hub.tasks.spawn(crate::transport::reverse::run_target(
-                hub.clone(),
-                Arc::new(target.clone()),
-            ));
-        }
+        let http_post = config
+            .http_post
+            .iter()
+            .map(|t| (t.clone(), start_http_post(&hub, t)))
+            .collect();
+        let reverse = config
+            .reverse
+            .iter()
+            .map(|t| (t.clone(), start_reverse(&hub, t)))
+            .collect();
         Ok(Self {
             hub,
             listen_addrs,
             upstream_addrs,
             sandbox,
+            live: std::sync::Mutex::new(Live {
+                config,
+                listeners: app_listeners,
+                reverse,
+                http_post,
+            }),
         })
     }
 
+    /// Applies a new configuration without a restart, as far as it can:
+    /// listener tokens and app options, `[[apps]]`, `[[reverse]]` and
+    /// `[[http_post]]` targets (removed ones are closed with a reason, new
+    /// ones start, changed ones restart). Anything else that changed is
+    /// reported as needing a restart. Returns one line per change.
+    pub fn reload(&self, new: Config) -> Vec<String> {
+        let mut live = self.live.lock().expect("gateway lock poisoned");
+        let mut report = Vec::new();
+        // The same listener: the same configured text, or the address it is bound to.
+        let configured: Vec<String> = live
+            .config
+            .listen
+            .iter()
+            .map(|l| l.address.clone())
+            .collect();
+        let same_address = |i: usize, address: &str| {
+            configured.get(i).is_some_and(|old| old == address)
+                || address.parse::<SocketAddr>().ok() == self.listen_addrs.get(i).copied()
+        };
+        for (i, l) in new.listen.iter().enumerate() {
+            match live.listeners.get(i) {
+                Some(listener) if same_address(i, &l.address) => {
+                    if live.config.listen[i] != *l {
+                        *listener.config.write().expect("listener lock poisoned") = l.clone();
+                        report.push(format!("listen[{i}]: token and app options updated"));
+                    }
+                }
+                _ => report.push(format!(
+                    "listen[{i}]: address added or changed: needs a restart"
+                )),
+            }
+        }
+        if new.listen.len() < live.config.listen.len() {
+            report.push(String::from("listen: entries removed: needs a restart"));
+        }
+        if new.apps != live.config.apps {
+            for listener in &live.listeners {
+                *listener.apps.write().expect("listener lock poisoned") = new.apps.clone();
+            }
+            report.push(String::from("apps: updated"));
+        }
+        let hub = &self.hub;
+        let reverse = std::mem::take(&mut live.reverse);
+        live.reverse = reconcile(
+            reverse,
+            &new.reverse,
+            "reverse",
+            &mut report,
+            |t| start_reverse(hub, t),
+            |t| t.display_name(),
+        );
+        let http_post = std::mem::take(&mut live.http_post);
+        live.http_post = reconcile(
+            http_post,
+            &new.http_post,
+            "http_post",
+            &mut report,
+            |t| start_http_post(hub, t),
+            |t| t.display_name(),
+        );
+        for (key, changed) in [
+            ("gateway", new.gateway != live.config.gateway),
+            ("upstream", new.upstream != live.config.upstream),
+            ("sandbox", new.sandbox != live.config.sandbox),
+            ("retention", new.retention != live.config.retention),
+            ("journal", new.journal != live.config.journal),
+        ] {
+            if changed {
+                report.push(format!("{key}: changed: needs a restart"));
+            }
+        }
+        // Listeners keep their address; what they now serve is the new entry
+        // where the address matched.
+        let listen = live
+            .config
+            .listen
+            .iter()
+            .enumerate()
+            .map(|(i, old)| match new.listen.get(i) {
+                Some(l) if same_address(i, &l.address) => l.clone(),
+                _ => old.clone(),
+            })
+            .collect();
+        live.config = Config { listen, ..new };
+        for line in &report {
+            tracing::info!(change = %line, "configuration reloaded");
+        }
+        report
+    }
+
     /// Stops accepting, closes every session with a reason, and waits for
-    /// them up to the configured grace period.
+    /// them up to the configured grace period; then saves cursors and lets
+    /// the journal commit what it holds.
     pub async fn shutdown(self) {
         self.hub.shutdown.cancel();
         self.hub.tasks.close();
@@ -199,7 +312,66 @@ impl Gateway {
                 "some connections did not close within the grace period"
             );
         }
+        // Sessions have saved their final cursors; persist them, and wait
+        // until every accepted event is committed.
+        self.hub.registry.save_cursors();
+        let registry = self.hub.registry.clone();
+        let synced =
+            tokio::task::spawn_blocking(move || registry.sync_journal(Duration::from_secs(5)))
+                .await;
+        if !matches!(synced, Ok(true)) {
+            tracing::warn!("the event journal did not confirm its last commit before exit");
+        }
     }
+}
+
+fn start_reverse(hub: &Arc<Hub>, target: &crate::config::ReverseConfig) -> CancellationToken {
+    let stop = hub.shutdown.child_token();
+    hub.tasks.spawn(crate::transport::reverse::run_target(
+        hub.clone(),
+        Arc::new(target.clone()),
+        stop.clone(),
+    ));
+    stop
+}
+
+fn start_http_post(hub: &Arc<Hub>, target: &crate::config::HttpPostConfig) -> CancellationToken {
+    let stop = hub.shutdown.child_token();
+    hub.tasks.spawn(crate::transport::http_post::run_target(
+        hub.clone(),
+        Arc::new(target.clone()),
+        stop.clone(),
+    ));
+    stop
+}
+
+/// Keeps running targets that are unchanged, stops the ones no longer
+/// configured, starts the new ones.
+fn reconcile<T: PartialEq + Clone>(
+    running: Vec<(T, CancellationToken)>,
+    wanted: &[T],
+    key: &str,
+    report: &mut Vec<String>,
+    start: impl Fn(&T) -> CancellationToken,
+    name: impl Fn(&T) -> String,
+) -> Vec<(T, CancellationToken)> {
+    let mut kept = Vec::new();
+    for (target, stop) in running {
+        if wanted.contains(&target) {
+            kept.push((target, stop));
+        } else {
+            stop.cancel();
+            report.push(format!("{key} {}: stopped", name(&target)));
+        }
+    }
+    for target in wanted {
+        if !kept.iter().any(|(t, _)| t == target) {
+            let stop = start(target);
+            report.push(format!("{key} {}: started", name(target)));
+            kept.push((target.clone(), stop));
+        }
+    }
+    kept
 }
 
 async fn bind(key: &str, address: &str) -> Result<TcpListener, StartError> {

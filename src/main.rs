@@ -80,8 +80,8 @@ fn run(path: Option<PathBuf>) -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("onebot_gateway=info")),
         )
         .init();
-    let config = match path {
-        Some(path) => match Config::load(&path) {
+    let config = match &path {
+        Some(path) => match Config::load(path) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -108,11 +108,38 @@ fn run(path: Option<PathBuf>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        shutdown_signal().await;
+        // SIGHUP reloads the configuration file; SIGINT/SIGTERM stop.
+        loop {
+            tokio::select! {
+                _ = shutdown_signal() => break,
+                _ = hangup() => match &path {
+                    Some(path) => match Config::load(path) {
+                        Ok(new) => {
+                            gateway.reload(new);
+                        }
+                        Err(e) => tracing::error!(error = %e, "reload refused; the running configuration stays"),
+                    },
+                    None => tracing::warn!("SIGHUP: no --config file to reload"),
+                },
+            }
+        }
         tracing::info!("shutting down");
         gateway.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Resolves on SIGHUP (never on platforms without it).
+async fn hangup() {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
 }
 
 async fn shutdown_signal() {

@@ -45,6 +45,8 @@ pub struct BusEvent {
     original: Utf8Bytes,
     /// The other post format, computed once on first demand.
     converted: OnceLock<Utf8Bytes>,
+    /// The parsed event, for filters: parsed once on first demand.
+    parsed: OnceLock<Value>,
 }
 
 impl BusEvent {
@@ -56,7 +58,15 @@ impl BusEvent {
             added: Instant::now(),
             original: text,
             converted: OnceLock::new(),
+            parsed: OnceLock::new(),
         }
+    }
+
+    /// The event as a JSON value, parsed at most once whatever the number of
+    /// apps with filters.
+    pub fn value(&self) -> &Value {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(&self.original).unwrap_or(Value::Null))
     }
 
     /// The JSON text in the requested post format. Non-message events have one
@@ -228,7 +238,7 @@ impl EventLog {
                 .push_back(Arc::new(BusEvent::new(seq, header, text)));
             self.evict(&mut ring);
         }
-        self.head.send_replace(seq + 1);
+        self.advance_head(seq + 1);
     }
 
     /// Appends an event given as JSON text; returns its sequence number.
@@ -254,8 +264,20 @@ impl EventLog {
             self.evict(&mut ring);
             seq
         };
-        self.head.send_replace(seq + 1);
+        self.advance_head(seq + 1);
         seq
+    }
+
+    /// Publishers race between taking a number and announcing it: the head
+    /// only ever moves forward, so a slower publisher cannot hide a newer event.
+    fn advance_head(&self, head: u64) {
+        self.head.send_if_modified(|h| {
+            let moved = head > *h;
+            if moved {
+                *h = head;
+            }
+            moved
+        });
     }
 
     /// Appends an event given as a JSON value (serialized here, once).
@@ -395,6 +417,36 @@ mod tests {
         let seqs: Vec<u64> = out.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
         assert_eq!(sub.lag(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_publishers_never_hide_an_event() {
+        let log = Arc::new(EventLog::new(Retention::default(), 1));
+        let mut sub = Subscription::new(log.clone(), 1);
+        let publishers: Vec<_> = (0..4)
+            .map(|p| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for n in 0..2500 {
+                        log.publish_value(&notice(p * 10_000 + n));
+                    }
+                })
+            })
+            .collect();
+        for p in publishers {
+            p.await.unwrap();
+        }
+        assert_eq!(log.head(), 10_001);
+        let mut out = Vec::new();
+        while out.len() < 10_000 {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                sub.next_batch(1000, &mut out),
+            )
+            .await
+            .expect("every published event is announced")
+            .unwrap();
+        }
     }
 
     #[tokio::test]

@@ -34,6 +34,11 @@ pub struct DispatchSettings {
     pub action_timeout: Duration,
     /// Spacing of `_rate_limited` actions, per bot.
     pub rate_limit_interval: Duration,
+    /// go-cqhttp's `rate_limit`: actions per second sent to each bot's
+    /// upstream (0 = unlimited); callers over the rate wait their turn.
+    pub actions_per_second: f64,
+    /// The burst allowed above that rate.
+    pub action_burst: u32,
 }
 
 impl Default for DispatchSettings {
@@ -41,6 +46,8 @@ impl Default for DispatchSettings {
         Self {
             action_timeout: Duration::from_secs(30),
             rate_limit_interval: Duration::from_millis(500),
+            actions_per_second: 0.0,
+            action_burst: 1,
         }
     }
 }
@@ -69,6 +76,30 @@ pub struct Dispatcher {
     next_echo: AtomicU64,
     settings: DispatchSettings,
     rate_limited: DashMap<i64, mpsc::Sender<(String, Value)>>,
+    buckets: DashMap<i64, Arc<std::sync::Mutex<TokenBucket>>>,
+}
+
+/// A token bucket that hands out reservations: each action takes a token
+/// now, and waits until the bucket would have had it.
+#[derive(Debug)]
+struct TokenBucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    /// Takes a token; returns how long to wait before using it.
+    fn reserve(&mut self, rate: f64, burst: f64) -> Duration {
+        let now = Instant::now();
+        let refill = now.duration_since(self.updated).as_secs_f64() * rate;
+        self.tokens = (self.tokens + refill).min(burst) - 1.0;
+        self.updated = now;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / rate)
+        }
+    }
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -94,6 +125,7 @@ impl Dispatcher {
             next_echo: AtomicU64::new(1),
             settings,
             rate_limited: DashMap::new(),
+            buckets: DashMap::new(),
         })
     }
 
@@ -162,10 +194,7 @@ impl Dispatcher {
             }
             Suffix::None => match self.local(&app.bot, base, &params).await {
                 Some(resp) => send(resp).await,
-                None => {
-                    self.forward(&app.bot, base, &params, |resp| send(resp))
-                        .await
-                }
+                None => self.forward(&app.bot, base, &params, send).await,
             },
         }
     }
@@ -221,6 +250,21 @@ impl Dispatcher {
             return;
         };
         let timeout = self.settings.action_timeout;
+        if let Some(wait) = self.rate_wait(bot.self_id) {
+            if wait > timeout {
+                // The refused action gives its reservation back.
+                if let Some(bucket) = self.buckets.get(&bot.self_id) {
+                    bucket.lock().expect("bucket poisoned").tokens += 1.0;
+                }
+                on_answer(Response::failed(
+                    retcode::TIMEOUT,
+                    format!("rate limit: `{action}` would wait {} ms for its turn, over the action timeout", wait.as_millis()),
+                ))
+                .await;
+                return;
+            }
+            tokio::time::sleep(wait).await;
+        }
         let link = match link {
             UpstreamLink::Sandbox(sandbox) => {
                 let resp =
@@ -255,11 +299,20 @@ impl Dispatcher {
             echo: format!("{ECHO_PREFIX}{id}"),
         };
         let text = serde_json::to_string(&frame).expect("an action frame always serializes");
-        if link.frames.send(Utf8Bytes::from(text)).await.is_err() {
-            on_answer(upstream_lost(bot.self_id)).await;
-            return;
-        }
+        // The timeout covers the wait for room in the upstream's queue too:
+        // an upstream that stopped reading must not hold an action forever.
         let mut deadline = Instant::now() + timeout;
+        match timeout_at(deadline, link.frames.send(Utf8Bytes::from(text))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                on_answer(upstream_lost(bot.self_id)).await;
+                return;
+            }
+            Err(_) => {
+                on_answer(timeout_response(action, timeout)).await;
+                return;
+            }
+        }
         loop {
             match timeout_at(deadline, rx.recv()).await {
                 Ok(Some(resp)) => {
@@ -280,6 +333,27 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// With `actions_per_second` set: how long this bot's next action waits.
+    fn rate_wait(&self, self_id: i64) -> Option<Duration> {
+        let rate = self.settings.actions_per_second;
+        if rate <= 0.0 {
+            return None;
+        }
+        let burst = f64::from(self.settings.action_burst.max(1));
+        let bucket = self
+            .buckets
+            .entry(self_id)
+            .or_insert_with(|| {
+                Arc::new(std::sync::Mutex::new(TokenBucket {
+                    tokens: burst,
+                    updated: Instant::now(),
+                }))
+            })
+            .clone();
+        let wait = bucket.lock().expect("bucket poisoned").reserve(rate, burst);
+        Some(wait)
     }
 
     /// Routes an answer frame from an upstream to the call that is waiting
@@ -537,6 +611,26 @@ fn quick_operation_actions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_bucket_allows_the_burst_then_spaces_callers() {
+        let mut b = TokenBucket {
+            tokens: 2.0,
+            updated: Instant::now(),
+        };
+        assert_eq!(b.reserve(10.0, 2.0), Duration::ZERO);
+        assert_eq!(b.reserve(10.0, 2.0), Duration::ZERO);
+        let third = b.reserve(10.0, 2.0);
+        let fourth = b.reserve(10.0, 2.0);
+        assert!(
+            third > Duration::from_millis(80) && third <= Duration::from_millis(100),
+            "{third:?}"
+        );
+        assert!(
+            fourth > Duration::from_millis(180) && fourth <= Duration::from_millis(200),
+            "{fourth:?}"
+        );
+    }
 
     #[test]
     fn suffixes_split() {

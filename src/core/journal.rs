@@ -48,6 +48,8 @@ enum Item {
         text: Utf8Bytes,
     },
     Cursors(Vec<(i64, String, u64)>),
+    /// Answered once everything queued before it is committed.
+    Barrier(mpsc::Sender<()>),
 }
 
 /// The sending side of the journal writer, attached to each journaled log.
@@ -206,6 +208,13 @@ impl Journal {
         }
     }
 
+    /// Blocks until everything queued so far is committed (or `limit` passes).
+    /// Used on shutdown, so no accepted event is left uncommitted.
+    pub fn sync(&self, limit: Duration) -> bool {
+        let (tx, rx) = mpsc::channel();
+        self.tx.send(Item::Barrier(tx)).is_ok() && rx.recv_timeout(limit).is_ok()
+    }
+
     /// Saves app cursors (lazily, from a periodic task).
     pub fn save_cursors(&self, cursors: Vec<(i64, String, u64)>) {
         if !cursors.is_empty() {
@@ -258,6 +267,9 @@ fn load(conn: &Connection, retention: Retention) -> rusqlite::Result<HashMap<i64
 
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, retention: Retention) {
     let mut since_trim = 0usize;
+    // Newest sequence number per bot, for the count trim (a primary-key range delete).
+    let mut newest: HashMap<i64, u64> = HashMap::new();
+    let mut last_age_trim = now_secs();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -287,6 +299,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, retention: Retention) 
                                 cursor.execute(params![bot, identity, *seq as i64])?;
                             }
                         }
+                        Item::Barrier(_) => {}
                     }
                 }
             }
@@ -299,32 +312,45 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, retention: Retention) 
         }
         let mut events = 0;
         for item in batch {
-            if let Item::Event {
-                log,
-                seq,
-                header,
-                text,
-                ..
-            } = item
-            {
-                log.append_committed(seq, header, text);
-                events += 1;
+            match item {
+                Item::Event {
+                    log,
+                    bot,
+                    seq,
+                    header,
+                    text,
+                } => {
+                    newest.insert(bot, seq);
+                    log.append_committed(seq, header, text);
+                    events += 1;
+                }
+                Item::Barrier(done) => {
+                    let _ = done.send(());
+                }
+                Item::Cursors(_) => {}
             }
         }
         since_trim += events;
         if since_trim >= 1024 {
             since_trim = 0;
+            for (bot, seq) in &newest {
+                let floor = seq.saturating_sub(retention.max_events as u64) as i64;
+                if let Err(e) = conn.execute(
+                    "DELETE FROM events WHERE bot = ?1 AND seq <= ?2",
+                    params![bot, floor],
+                ) {
+                    tracing::warn!(error = %e, "journal retention trim failed");
+                }
+            }
+        }
+        // The age trim scans the table, so it runs at most once a minute.
+        if added - last_age_trim >= 60 {
+            last_age_trim = added;
             let floor_age = added - retention.max_age.as_secs() as i64;
-            let trim = conn.execute(
-                "DELETE FROM events WHERE added < ?1 OR seq < (SELECT MAX(seq) FROM events AS e WHERE e.bot = events.bot) - ?2",
-                params![floor_age, retention.max_events as i64],
-            );
-            if let Err(e) = trim {
-                tracing::warn!(error = %e, "journal retention trim failed");
+            if let Err(e) = conn.execute("DELETE FROM events WHERE added < ?1", params![floor_age])
+            {
+                tracing::warn!(error = %e, "journal age trim failed");
             }
         }
     }
 }
-
-/// How often cursors are saved.
-pub const DEFAULT_CURSOR_FLUSH: Duration = Duration::from_millis(500);

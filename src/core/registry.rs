@@ -67,7 +67,7 @@ pub enum AsyncReply {
 }
 
 /// Per-app delivery options.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppOptions {
     /// `array` or `string` for the `message` field of message events.
@@ -87,6 +87,75 @@ pub struct AppOptions {
     pub on_lag: LagPolicy,
     /// Whether a `gateway_events_lost` notice tells the app which events it lost.
     pub notify_lost: bool,
+    /// A go-cqhttp-style event filter (a JSON file): only matching events are sent.
+    pub filter: Option<FilterFile>,
+}
+
+/// An event filter loaded from a JSON file when the configuration is read,
+/// so a bad filter stops the start with its path and the bad part.
+#[derive(Debug, Clone)]
+pub struct FilterFile {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// The compiled filter.
+    pub filter: Arc<crate::protocol::filter::Filter>,
+    /// The file's text when loaded (a reload compares it).
+    source: String,
+}
+
+impl FilterFile {
+    /// Reads and compiles a filter file.
+    ///
+    /// # Errors
+    /// A message naming the file and the problem.
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("filter file {}: {e}", path.display()))?;
+        let doc: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("filter file {}: invalid JSON: {e}", path.display()))?;
+        let filter = crate::protocol::filter::Filter::compile(&doc)
+            .map_err(|e| format!("filter file {}: {e}", path.display()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            filter: Arc::new(filter),
+            source: text,
+        })
+    }
+}
+
+impl PartialEq for FilterFile {
+    /// Same file with the same text.
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.source == other.source
+    }
+}
+
+impl<'de> Deserialize<'de> for FilterFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let path = std::path::PathBuf::deserialize(d)?;
+        Self::load(&path).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for FilterFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.path.serialize(s)
+    }
+}
+
+impl AppOptions {
+    /// Whether this app is sent `event` at all: `message_sent` only when asked
+    /// for, and only what its filter lets through.
+    pub fn wants(&self, event: &super::bus::BusEvent) -> bool {
+        if event.header.post_type == crate::protocol::event::PostType::MessageSent
+            && !self.message_sent
+        {
+            return false;
+        }
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.filter.matches(event.value()))
+    }
 }
 
 /// What happens to an app that falls too far behind.
@@ -128,6 +197,7 @@ impl Default for AppOptions {
             max_lag: 50_000,
             on_lag: LagPolicy::Disconnect,
             notify_lost: false,
+            filter: None,
         }
     }
 }
@@ -202,11 +272,6 @@ impl Bot {
     /// The current health.
     pub fn health(&self) -> Health {
         *self.health.borrow()
-    }
-
-    /// Watches health changes.
-    pub fn watch_health(&self) -> watch::Receiver<Health> {
-        self.health.subscribe()
     }
 }
 
@@ -308,6 +373,12 @@ impl Registry {
         bot
     }
 
+    /// Waits (blocking, bounded) until the journal has committed everything
+    /// queued; true when there is no journal.
+    pub fn sync_journal(&self, limit: std::time::Duration) -> bool {
+        self.journal.as_ref().is_none_or(|(j, _)| j.sync(limit))
+    }
+
     /// Saves every journaled bot's app cursors (called periodically).
     pub fn save_cursors(&self) {
         let Some((journal, _)) = &self.journal else {
@@ -386,6 +457,26 @@ impl Registry {
         };
         self.apps.insert(ctx.id, ctx.clone());
         ctx
+    }
+
+    /// A context for a one-off caller (an HTTP API request): not listed
+    /// among connected apps, id 0.
+    pub fn ephemeral_app(
+        &self,
+        bot: Arc<Bot>,
+        role: Role,
+        options: AppOptions,
+        identity: Option<String>,
+    ) -> AppCtx {
+        AppCtx {
+            id: 0,
+            bot,
+            role,
+            options,
+            identity,
+            peer: String::from("http"),
+            stats: Arc::default(),
+        }
     }
 
     /// Forgets an app that disconnected.

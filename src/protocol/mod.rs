@@ -8,6 +8,7 @@
 pub mod action;
 pub mod de;
 pub mod event;
+pub mod filter;
 pub mod frame;
 pub mod message;
 pub mod retcode;

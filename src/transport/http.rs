@@ -199,6 +199,8 @@ pub fn token_matches(expected: &Secret, presented: &str) -> bool {
 }
 
 /// Checks a request against a required token: missing → 401, wrong → 403.
+// The error is the HTTP answer itself, built once per refused handshake.
+#[allow(clippy::result_large_err)]
 pub fn check_token(expected: &Secret, presented: Option<&str>) -> Result<(), Response> {
     if expected.is_empty() {
         return Ok(());
@@ -217,29 +219,42 @@ pub fn check_token(expected: &Secret, presented: Option<&str>) -> Result<(), Res
 pub struct AppListener {
     /// The hub.
     pub hub: Arc<Hub>,
-    /// Its `[[listen]]` entry.
-    pub config: ListenConfig,
-    /// Named app identities (`[[apps]]`).
-    pub apps: Vec<NamedAppConfig>,
-}
-
-/// Who a request is, after its token and `?app=` were checked.
-struct Caller {
-    identity: Option<String>,
-    options: AppOptions,
+    /// Its `[[listen]]` entry (a reload may replace it).
+    pub config: std::sync::RwLock<ListenConfig>,
+    /// Named app identities (`[[apps]]`; a reload may replace them).
+    pub apps: std::sync::RwLock<Vec<NamedAppConfig>>,
 }
 
 impl AppListener {
+    fn token(&self) -> Secret {
+        self.config
+            .read()
+            .expect("listener lock poisoned")
+            .access_token
+            .clone()
+    }
+}
+
+/// Who a request is, after its token and `?app=` were checked.
+pub(crate) struct Caller {
+    pub(crate) identity: Option<String>,
+    pub(crate) options: AppOptions,
+}
+
+impl AppListener {
+    #[allow(clippy::result_large_err)]
     fn authenticate(
         &self,
         req: &Request,
         query: &HashMap<String, String>,
     ) -> Result<Caller, Response> {
         let presented = presented_token(req.headers(), query);
+        // Copies, not guards: nothing below may hold the reload lock.
+        let apps = self.apps.read().expect("listener lock poisoned").clone();
+        let config = self.config.read().expect("listener lock poisoned").clone();
         // A named app's own token identifies it.
         if let Some(token) = presented.as_deref() {
-            if let Some(app) = self
-                .apps
+            if let Some(app) = apps
                 .iter()
                 .find(|a| !a.access_token.is_empty() && token_matches(&a.access_token, token))
             {
@@ -249,13 +264,13 @@ impl AppListener {
                 });
             }
         }
-        check_token(&self.config.access_token, presented.as_deref())?;
+        check_token(&config.access_token, presented.as_deref())?;
         match query.get("app") {
             None => Ok(Caller {
                 identity: None,
-                options: self.config.app.clone(),
+                options: config.app,
             }),
-            Some(name) => match self.apps.iter().find(|a| &a.name == name) {
+            Some(name) => match apps.iter().find(|a| &a.name == name) {
                 Some(app) if app.access_token.is_empty() => Ok(Caller {
                     identity: Some(app.name.clone()),
                     options: app.app.clone(),
@@ -276,7 +291,10 @@ impl AppListener {
 /// The router of a forward listener: app endpoints, `/status`, and the
 /// sandbox API (when a sandbox runs).
 pub fn app_router(listener: Arc<AppListener>, sandbox: Option<Router>) -> Router {
-    let mut router = Router::new().route("/status", get(status));
+    let mut router = Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(super::observe::metrics))
+        .route("/dashboard", get(super::observe::dashboard));
     if let Some(sandbox) = sandbox {
         router = router.nest_service("/sandbox", sandbox);
     }
@@ -296,7 +314,7 @@ async fn require_token(
 ) -> Response {
     let query = query_map(&req);
     if let Err(resp) = check_token(
-        &l.config.access_token,
+        &l.token(),
         presented_token(req.headers(), &query).as_deref(),
     ) {
         return resp;
@@ -332,7 +350,7 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
                 "delivered": s.delivered.load(Relaxed), "replayed": s.replayed.load(Relaxed),
                 "lost": s.lost.load(Relaxed), "oversize": s.oversize.load(Relaxed),
                 "actions": s.actions.load(Relaxed), "cursor": cursor,
-                "lag": a.bot.log.head().saturating_sub(cursor.max(1)),
+                "lag": a.role.receives_events().then(|| a.bot.log.head().saturating_sub(cursor)),
             })
         })
         .collect();
@@ -359,58 +377,51 @@ fn parse_app_path(path: &str) -> Option<(Option<i64>, Role)> {
     }
 }
 
+fn is_upgrade(req: &Request) -> bool {
+    req.headers()
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("websocket"))
+}
+
+/// Everything that is not `/status` or `/sandbox`: WebSocket apps at the role
+/// paths, and HTTP API calls at `/{action}`.
 async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Response {
-    let Some((path_bot, role)) = parse_app_path(req.uri().path()) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("no endpoint at {}: use /, /api, /event or /{{self_id}}/, /{{self_id}}/api, /{{self_id}}/event", req.uri().path()),
-        );
-    };
-    let query = query_map(&req);
-    let caller = match l.authenticate(&req, &query) {
-        Ok(c) => c,
-        Err(resp) => {
-            let peer = req
-                .extensions()
-                .get::<PeerAddr>()
-                .map(|p| p.0.to_string())
-                .unwrap_or_default();
-            tracing::warn!(%peer, path = req.uri().path(), status = resp.status().as_u16(), "app refused: bad or missing access token");
-            return resp;
+    let path = req.uri().path().to_owned();
+    let (path_bot, target) = match (parse_app_path(&path), super::http_api::parse_action_path(&path)) {
+        (Some((bot, role)), _) => (bot, Target::Socket(role)),
+        (None, Some((bot, action))) if !is_upgrade(&req) => (bot, Target::Action(action.to_owned())),
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no endpoint at {path}: WebSocket apps use /, /api, /event or /{{self_id}}/, /{{self_id}}/api, /{{self_id}}/event; HTTP API calls use /{{action}} or /{{self_id}}/{{action}}"),
+            )
         }
     };
-    let query_bot = match query.get("self_id").map(|s| s.parse::<i64>()) {
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "self_id must be an integer"),
-        None => None,
-    };
-    let registry = &l.hub.registry;
-    let bot = match path_bot.or(query_bot) {
-        Some(id) => match registry.bot(id) {
-            Some(bot) => bot,
-            None => return error(StatusCode::NOT_FOUND, format!("unknown bot {id}")),
-        },
-        None => match registry.only_bot() {
-            Some(bot) => bot,
-            None if registry.bots().is_empty() => {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "no bot is connected to the gateway yet",
-                )
-            }
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "several bots are served here: choose one with /{self_id}/ or ?self_id=",
-                )
-            }
-        },
-    };
+    let query = query_map(&req);
     let peer = req
         .extensions()
         .get::<PeerAddr>()
         .map(|p| p.0.to_string())
         .unwrap_or_default();
+    let caller = match l.authenticate(&req, &query) {
+        Ok(c) => c,
+        Err(resp) => {
+            tracing::warn!(%peer, %path, status = resp.status().as_u16(), "app refused: bad or missing access token");
+            return resp;
+        }
+    };
+    let bot = match resolve_bot(&l, path_bot, &query) {
+        Ok(bot) => bot,
+        Err(resp) => return resp,
+    };
+    let role = match target {
+        Target::Action(action) => {
+            return super::http_api::serve_action(&l, bot, caller, &action, req).await
+        }
+        Target::Socket(role) => role,
+    };
     let hub = l.hub.clone();
     let config = super::app_ws_config(hub.settings.max_inbound_frame_bytes);
     let tasks = hub.tasks.clone();
@@ -418,8 +429,45 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
         let ctx = hub
             .registry
             .register_app(bot, role, caller.options, caller.identity, peer);
-        super::session::run_app(hub, ws, ctx).await;
+        let stop = hub.shutdown.clone();
+        super::session::run_app(hub, ws, ctx, stop).await;
     })
+}
+
+enum Target {
+    Socket(Role),
+    Action(String),
+}
+
+/// The bot a request addresses: by path, by `?self_id=`, or the only one.
+#[allow(clippy::result_large_err)]
+fn resolve_bot(
+    l: &AppListener,
+    path_bot: Option<i64>,
+    query: &HashMap<String, String>,
+) -> Result<Arc<crate::core::Bot>, Response> {
+    let query_bot = match query.get("self_id").map(|s| s.parse::<i64>()) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return Err(error(StatusCode::BAD_REQUEST, "self_id must be an integer")),
+        None => None,
+    };
+    let registry = &l.hub.registry;
+    match path_bot.or(query_bot) {
+        Some(id) => registry
+            .bot(id)
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("unknown bot {id}"))),
+        None => match registry.only_bot() {
+            Some(bot) => Ok(bot),
+            None if registry.bots().is_empty() => Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no bot is connected to the gateway yet",
+            )),
+            None => Err(error(
+                StatusCode::BAD_REQUEST,
+                "several bots are served here: choose one with /{self_id}/ or ?self_id=",
+            )),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 //! reconnects and limits live here; OneBot semantics do not.
 
 pub mod http;
+pub mod http_api;
+pub mod http_post;
+pub mod observe;
 pub mod reverse;
 pub mod session;
 
@@ -22,8 +25,15 @@ pub fn app_ws_config(max_inbound: usize) -> WebSocketConfig {
         .read_buffer_size(2 * 1024)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(64 * 1024 * 1024)
-        .max_message_size(Some(max_inbound))
-        .max_frame_size(Some(max_inbound))
+        .max_message_size(Some(hard_limit(max_inbound)))
+        .max_frame_size(Some(hard_limit(max_inbound)))
+}
+
+/// The size past which a frame is not even read: frames between the
+/// configured limit and this one are read and answered with a clear 1400,
+/// and the connection stays up; beyond it the connection closes with 1009.
+pub fn hard_limit(max_inbound: usize) -> usize {
+    max_inbound.saturating_mul(4)
 }
 
 /// WebSocket limits for upstream connections (few, busy: larger buffers).

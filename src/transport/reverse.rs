@@ -14,13 +14,15 @@ use super::session::{run_app, SessionEnd};
 use super::Backoff;
 use crate::config::ReverseConfig;
 use crate::core::{Bot, Hub, Role};
+use tokio_util::sync::CancellationToken;
 
 /// A connection that stayed up this long resets the backoff.
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 
 /// Runs one `[[reverse]]` target: dials every (matching) bot, including bots
 /// that appear later, until shutdown.
-pub async fn run_target(hub: Arc<Hub>, target: Arc<ReverseConfig>) {
+/// `stop` ends it (the gateway's shutdown, or a reload that removed it).
+pub async fn run_target(hub: Arc<Hub>, target: Arc<ReverseConfig>, stop: CancellationToken) {
     let mut dialled = std::collections::HashSet::new();
     let mut bots_changed = hub.registry.watch_bots();
     loop {
@@ -40,17 +42,18 @@ pub async fn run_target(hub: Arc<Hub>, target: Arc<ReverseConfig>) {
                 _ => Vec::new(),
             };
             for (url, role) in links {
-                tokio::spawn(dial_loop(
+                hub.tasks.spawn(dial_loop(
                     hub.clone(),
                     target.clone(),
                     bot.clone(),
                     url,
                     role,
+                    stop.clone(),
                 ));
             }
         }
         tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             changed = bots_changed.changed() => if changed.is_err() { return },
         }
     }
@@ -106,6 +109,7 @@ async fn dial_loop(
     bot: Arc<Bot>,
     url: String,
     role: Role,
+    stop: CancellationToken,
 ) {
     let name = target.display_name();
     let mut backoff = Backoff::new(
@@ -121,7 +125,7 @@ async fn dial_loop(
             tokio_tungstenite::connect_async_with_config(req, Some(config), true).await
         };
         let outcome = tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             r = tokio::time::timeout(hub.settings.handshake_timeout, attempt) => r,
         };
         let problem = match outcome {
@@ -137,8 +141,8 @@ async fn dial_loop(
                 // run_app returns only after its close handshake is done or
                 // timed out, so the next dial never overlaps the old
                 // connection (NoneBot refuses a duplicate X-Self-ID).
-                let end = run_app(hub.clone(), ws, ctx).await;
-                if matches!(end, SessionEnd::Shutdown) {
+                let end = run_app(hub.clone(), ws, ctx, stop.clone()).await;
+                if matches!(end, SessionEnd::Shutdown | SessionEnd::Removed) {
                     return;
                 }
                 if started.elapsed() >= HEALTHY_AFTER {
@@ -173,7 +177,7 @@ async fn dial_loop(
             last_problem = None;
         }
         tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
     }

@@ -19,11 +19,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::core::bus::{BusEvent, Gap};
-use crate::core::{AppCtx, Hub, LagPolicy, PostFormat, Subscription};
-use crate::protocol::event::PostType;
+use crate::core::{AppCtx, Hub, LagPolicy, Subscription};
 use crate::protocol::{classify, retcode, Frame, FrameError, Response};
 
 /// Actions one app may have in flight before the gateway stops reading its frames.
@@ -44,6 +44,10 @@ pub enum SessionEnd {
     TooSlow(String),
     /// The gateway is shutting down.
     Shutdown,
+    /// The app sent a frame beyond the hard size limit.
+    TooBig(String),
+    /// A configuration reload removed the reverse target this session belongs to.
+    Removed,
 }
 
 impl SessionEnd {
@@ -56,6 +60,11 @@ impl SessionEnd {
             ),
             Self::TooSlow(why) => (CloseCode::Policy, why.clone()),
             Self::Shutdown => (CloseCode::Away, String::from("gateway shutting down")),
+            Self::TooBig(why) => (CloseCode::Size, format!("frame too large: {why}")),
+            Self::Removed => (
+                CloseCode::Away,
+                String::from("removed from the gateway's configuration"),
+            ),
         };
         Some(CloseFrame {
             code,
@@ -78,6 +87,8 @@ impl std::fmt::Display for SessionEnd {
             Self::Dead => f.write_str("no pong within three ping intervals"),
             Self::TooSlow(why) => f.write_str(why),
             Self::Shutdown => f.write_str("gateway shutting down"),
+            Self::TooBig(why) => write!(f, "frame too large: {why}"),
+            Self::Removed => f.write_str("removed from the gateway's configuration"),
         }
     }
 }
@@ -90,7 +101,15 @@ pub fn unix_now() -> i64 {
 }
 
 /// Runs an app session to its end, then unregisters it.
-pub async fn run_app<S>(hub: Arc<Hub>, ws: WebSocketStream<S>, ctx: AppCtx) -> SessionEnd
+///
+/// `stop` ends the session with a close frame: the gateway's shutdown token,
+/// or a reverse target's own token (cancelled when a reload removes it).
+pub async fn run_app<S>(
+    hub: Arc<Hub>,
+    ws: WebSocketStream<S>,
+    ctx: AppCtx,
+    stop: CancellationToken,
+) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -98,7 +117,7 @@ where
     async move {
         tracing::info!("app connected");
         let ctx = Arc::new(ctx);
-        let end = drive(&hub, ws, &ctx).await;
+        let end = drive(&hub, ws, &ctx, &stop).await;
         hub.registry.unregister_app(ctx.id);
         let s = &ctx.stats;
         tracing::info!(
@@ -115,7 +134,12 @@ where
     .await
 }
 
-async fn drive<S>(hub: &Arc<Hub>, ws: WebSocketStream<S>, ctx: &Arc<AppCtx>) -> SessionEnd
+async fn drive<S>(
+    hub: &Arc<Hub>,
+    ws: WebSocketStream<S>,
+    ctx: &Arc<AppCtx>,
+    stop: &CancellationToken,
+) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -135,6 +159,9 @@ where
         loop {
             let msg = match stream.next().await {
                 Some(Ok(msg)) => msg,
+                Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                    return SessionEnd::TooBig(e.to_string())
+                }
                 Some(Err(e)) => return SessionEnd::Failed(e.to_string()),
                 None => return SessionEnd::PeerClosed(None),
             };
@@ -155,6 +182,16 @@ where
                 Message::Close(frame) => return SessionEnd::PeerClosed(frame),
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             };
+            let limit = hub.settings.max_inbound_frame_bytes;
+            if text.len() > limit {
+                let err = format!(
+                    "frame of {} bytes exceeds max_inbound_frame_bytes ({limit})",
+                    text.len()
+                );
+                let resp = malformed_answer_text(&text, err);
+                let _ = reply_tx.send(Utf8Bytes::from(resp.to_json())).await;
+                continue;
+            }
             match classify(&text) {
                 Ok(Frame::Action(req)) => {
                     ctx.stats.actions.fetch_add(1, Ordering::Relaxed);
@@ -205,6 +242,7 @@ where
                 // after connecting leaves a position to replay from.
                 bot.cursors.insert(identity.clone(), start);
             }
+            ctx.stats.cursor.store(start, Ordering::Relaxed);
             Subscription::new(bot.log.clone(), start)
         });
         let replay_until = bot.log.head();
@@ -228,8 +266,8 @@ where
         loop {
             let result = tokio::select! {
                 biased;
-                _ = hub.shutdown.cancelled() => {
-                    return SessionEnd::Shutdown;
+                _ = stop.cancelled() => {
+                    return if hub.shutdown.is_cancelled() { SessionEnd::Shutdown } else { SessionEnd::Removed };
                 }
                 Some(first) = reply_rx.recv() => {
                     out.push(first);
@@ -386,7 +424,7 @@ fn on_gap(ctx: &AppCtx, gap: Gap, out: &mut Vec<Utf8Bytes>) {
 
 /// The text this app gets for an event, or `None` when it is filtered out.
 fn render(ctx: &AppCtx, event: &BusEvent) -> Option<Utf8Bytes> {
-    if event.header.post_type == PostType::MessageSent && !ctx.options.message_sent {
+    if !ctx.options.wants(event) {
         return None;
     }
     let text = event.json(ctx.options.post_format);
@@ -409,13 +447,19 @@ fn text_of(v: &Value) -> Utf8Bytes {
 
 /// The answer to a frame that could not be parsed; keeps its echo when one can be found.
 fn malformed_answer(text: &str, err: &FrameError) -> Response {
-    let echo = serde_json::from_str::<serde_json::Map<String, Value>>(text)
+    malformed_answer_text(text, err.to_string())
+}
+
+fn malformed_answer_text(text: &str, message: String) -> Response {
+    #[derive(serde::Deserialize)]
+    struct EchoOnly {
+        #[serde(default)]
+        echo: Option<Box<serde_json::value::RawValue>>,
+    }
+    let echo = serde_json::from_str::<EchoOnly>(text)
         .ok()
-        .and_then(|m| {
-            m.get("echo")
-                .and_then(|e| serde_json::value::to_raw_value(e).ok())
-        });
-    Response::failed(retcode::BAD_REQUEST, err.to_string()).with_echo(echo)
+        .and_then(|e| e.echo);
+    Response::failed(retcode::BAD_REQUEST, message).with_echo(echo)
 }
 
 async fn send_timed<K>(sink: &mut K, msg: Message, limit: Duration) -> Result<(), SessionEnd>
@@ -451,13 +495,5 @@ where
             "app too slow: a write did not complete within {} ms",
             limit.as_millis()
         ))),
-    }
-}
-
-/// The post format name, for logs.
-pub fn format_name(f: PostFormat) -> &'static str {
-    match f {
-        PostFormat::Array => "array",
-        PostFormat::String => "string",
     }
 }

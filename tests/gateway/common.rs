@@ -101,12 +101,44 @@ pub async fn send_json(ws: &mut WebSocketStream<TcpStream>, v: Value) {
 
 /// A plain HTTP GET (HTTP/1.1, Connection: close): status and JSON body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> (u16, Value) {
+    http_request(addr, "GET", path, token, None).await
+}
+
+/// A plain HTTP request with an optional (content type, body); JSON answer.
+pub async fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> (u16, Value) {
+    let (status, text) = http_text(addr, method, path, token, body).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A plain HTTP request; the answer's status and body text.
+pub async fn http_text(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("connect for http");
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    let (ctype, body) = body.unwrap_or(("", ""));
+    let ctype = if ctype.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Type: {ctype}\r\n")
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{ctype}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).await.unwrap();
@@ -116,6 +148,6 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str, token: Option<&str
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
 }

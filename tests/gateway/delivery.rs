@@ -337,3 +337,64 @@ async fn wait_status(addr: std::net::SocketAddr, what: &str, cond: impl Fn(&Valu
     }
     panic!("timed out waiting for: {what}");
 }
+
+#[tokio::test]
+async fn journal_survives_a_graceful_restart_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\naccess_token = \"t\"\n[[apps]]\nname = \"keeper\"\n[journal]\npath = {:?}\n",
+        dir.path().join("j.db").display().to_string()
+    );
+    let gw = start(&config).await;
+    let mut app = app_at(&ws_url(&gw, "/?app=keeper")).await;
+    for n in 0..200 {
+        gw.hub.registry.publish(10000, numbered(10000, n));
+    }
+    assert!(read_numbers(&mut app, 200).await.into_iter().eq(0..200));
+    app.close().await;
+    eventually("app gone", || gw.hub.registry.apps.is_empty()).await;
+    for n in 200..250 {
+        gw.hub.registry.publish(10000, numbered(10000, n));
+    }
+    gw.shutdown().await;
+    // A new process, the same journal: the 50 events it missed, no more, no fewer.
+    let gw = start(&config).await;
+    assert_eq!(gw.hub.registry.bot(10000).unwrap().log.head(), 251);
+    let mut back = app_at(&ws_url(&gw, "/?app=keeper")).await;
+    let got = read_numbers(&mut back, 50).await;
+    assert!(got.iter().copied().eq(200..250), "{:?}", &got[..5]);
+    gw.hub.registry.publish(10000, numbered(10000, 250));
+    assert_eq!(read_numbers(&mut back, 1).await, vec![250]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn journal_keeps_only_the_retained_window_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let config = format!(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\n[retention]\nmax_events = 100\n[journal]\npath = {:?}\n",
+        path.display().to_string()
+    );
+    let gw = start(&config).await;
+    for n in 0..5000 {
+        gw.hub.registry.publish(10000, numbered(10000, n));
+    }
+    gw.shutdown().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (rows, max): (i64, i64) = conn
+        .query_row("SELECT COUNT(*), MAX(seq) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(max, 5000, "every event was committed");
+    assert!(
+        rows <= 100 + 4096,
+        "old events are trimmed: {rows} rows on disk"
+    );
+    drop(conn);
+    let gw = start(&config).await;
+    let bot = gw.hub.registry.bot(10000).unwrap();
+    assert_eq!((bot.log.first_retained(), bot.log.head()), (4901, 5001));
+    gw.shutdown().await;
+}

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use onebot_gateway::testkit::{AppClient, FakeImplementation};
 use serde_json::{json, Value};
 
@@ -45,7 +44,7 @@ async fn identical_echoes_from_two_apps_each_get_only_their_own_answer() {
     assert!(a
         .next_json_within(Duration::from_millis(200))
         .await
-        .map_or(true, |v| v.get("post_type").is_some()));
+        .is_none_or(|v| v.get("post_type").is_some()));
     gw.shutdown().await;
 }
 
@@ -169,12 +168,7 @@ async fn upstream_killed_with_actions_in_flight_fails_them_all_at_once() {
 
 #[tokio::test]
 async fn app_gone_drops_its_entries_and_late_answers_are_discarded() {
-    let up = ManualUpstream::bind().await;
-    let gw = gateway_over(&up.url(), "").await;
-    let mut upstream = up.accept(42).await;
-    let bot = gw.hub.registry.bot(42).unwrap();
-    eventually("upstream connected", || bot.health().online).await;
-    let mut app = app(&gw, "/", "").await;
+    let (gw, mut upstream, mut app) = hand_driven().await;
     app.send_action("get_friend_list", json!({}), Some(json!(1)))
         .await;
     let req = next_action(&mut upstream).await;
@@ -206,18 +200,28 @@ async fn app_gone_drops_its_entries_and_late_answers_are_discarded() {
     gw.shutdown().await;
 }
 
+/// A gateway over a hand-driven upstream (bot 42, connected) and one app.
+async fn hand_driven() -> (
+    onebot_gateway::Gateway,
+    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    AppClient,
+) {
+    let up = ManualUpstream::bind().await;
+    let gw = gateway_over(&up.url(), "").await;
+    let upstream = up.accept(42).await;
+    let bot = gw.hub.registry.bot(42).unwrap();
+    eventually("upstream connected", || bot.health().online).await;
+    let app = app(&gw, "/", "").await;
+    (gw, upstream, app)
+}
+
 async fn app_for(gw: &onebot_gateway::Gateway) -> AppClient {
     app(gw, "/", "").await
 }
 
 #[tokio::test]
 async fn stream_action_relays_every_frame_until_the_final_one() {
-    let up = ManualUpstream::bind().await;
-    let gw = gateway_over(&up.url(), "").await;
-    let mut upstream = up.accept(42).await;
-    let bot = gw.hub.registry.bot(42).unwrap();
-    eventually("upstream connected", || bot.health().online).await;
-    let mut app = app(&gw, "/", "").await;
+    let (gw, mut upstream, mut app) = hand_driven().await;
     app.send_action(
         "download_file_stream",
         json!({"file": "a"}),
@@ -243,12 +247,7 @@ async fn stream_action_relays_every_frame_until_the_final_one() {
 
 #[tokio::test]
 async fn upstream_failures_pass_through_unchanged() {
-    let up = ManualUpstream::bind().await;
-    let gw = gateway_over(&up.url(), "").await;
-    let mut upstream = up.accept(42).await;
-    let bot = gw.hub.registry.bot(42).unwrap();
-    eventually("upstream connected", || bot.health().online).await;
-    let mut app = app(&gw, "/", "").await;
+    let (gw, mut upstream, mut app) = hand_driven().await;
     app.send_action("get_msg", json!({"message_id": 1}), Some(json!("f")))
         .await;
     let req = next_action(&mut upstream).await;
@@ -264,12 +263,7 @@ async fn upstream_failures_pass_through_unchanged() {
 
 #[tokio::test]
 async fn quick_operation_turns_into_real_actions() {
-    let up = ManualUpstream::bind().await;
-    let gw = gateway_over(&up.url(), "").await;
-    let mut upstream = up.accept(42).await;
-    let bot = gw.hub.registry.bot(42).unwrap();
-    eventually("upstream connected", || bot.health().online).await;
-    let mut app = app(&gw, "/", "").await;
+    let (gw, mut upstream, mut app) = hand_driven().await;
     let context = json!({"post_type": "message", "message_type": "group", "group_id": 100, "user_id": 7, "message_id": 9});
     app.send_action(
         ".handle_quick_operation",
@@ -297,7 +291,6 @@ async fn quick_operation_turns_into_real_actions() {
         (r["retcode"].as_i64(), r["echo"].as_str()),
         (Some(0), Some("q"))
     );
-    let _ = upstream.next().await;
     gw.shutdown().await;
 }
 

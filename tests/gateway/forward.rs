@@ -242,3 +242,181 @@ async fn async_suffix_answers_per_config() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn rate_limited_actions_are_accepted_at_once_and_run_in_order() {
+    let gw =
+        start("[gateway]\nrate_limit_interval_ms = 20\n[[listen]]\naddress = \"127.0.0.1:0\"\n")
+            .await;
+    let mut app = AppClient::connect(&ws_url(&gw, "/"), None).await.unwrap();
+    for i in 0..3 {
+        let r = app
+            .call(
+                "send_group_msg_rate_limited",
+                json!({"group_id": 100, "message": format!("queued {i}")}),
+            )
+            .await;
+        assert_eq!(
+            (r["status"].as_str(), r["retcode"].as_i64()),
+            (Some("async"), Some(1))
+        );
+    }
+    let mut texts = Vec::new();
+    for _ in 0..100 {
+        let history = app
+            .call(
+                "get_group_msg_history",
+                json!({"group_id": 100, "count": 20}),
+            )
+            .await;
+        texts = history["data"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["raw_message"].as_str().map(str::to_owned))
+            .filter(|t| t.starts_with("queued"))
+            .collect();
+        if texts.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(texts, vec!["queued 0", "queued 1", "queued 2"]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversize_frames_get_1400_and_far_oversize_frames_close_with_1009() {
+    let gw =
+        start("[gateway]\nmax_inbound_frame_bytes = 1024\n[[listen]]\naddress = \"127.0.0.1:0\"\n")
+            .await;
+    let mut app = AppClient::connect(&ws_url(&gw, "/"), None).await.unwrap();
+    app.next_json().await.unwrap();
+    let big = "x".repeat(2000);
+    app.send_action(
+        "send_group_msg",
+        json!({"group_id": 100, "message": big}),
+        Some(json!("big")),
+    )
+    .await;
+    let r = app.next_response().await.unwrap();
+    assert_eq!(r["retcode"], 1400);
+    assert_eq!(r["echo"], "big");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds max_inbound_frame_bytes (1024)"),
+        "{r}"
+    );
+    // The connection is still up.
+    assert_eq!(app.call("get_login_info", json!({})).await["retcode"], 0);
+    // Far beyond the limit the frame is not even read: close 1009 with a reason.
+    app.send_text("y".repeat(10_000)).await;
+    let (code, reason) = app.closed().await.expect("a close frame");
+    assert_eq!(code, 1009);
+    assert!(reason.contains("too large"), "{reason}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_never_finishes_its_handshake_is_cut_off() {
+    use tokio::io::AsyncReadExt;
+    let gw =
+        start("[gateway]\nhandshake_timeout_ms = 200\n[[listen]]\naddress = \"127.0.0.1:0\"\n")
+            .await;
+    let mut stream = tokio::net::TcpStream::connect(gw.listen_addrs[0])
+        .await
+        .unwrap();
+    // Half a request line, then silence.
+    tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the gateway closed the connection instead of waiting forever"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_app_with_a_filter_gets_only_matching_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let filter = dir.path().join("filter.json");
+    std::fs::write(
+        &filter,
+        r#"{".or": [{"notice_type": "group_recall"}, {"n": {".in": [2, 3]}}]}"#,
+    )
+    .unwrap();
+    let gw = start(&format!(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\n[[listen]]\naddress = \"127.0.0.1:0\"\napp = {{ filter = {:?} }}\n",
+        filter.display().to_string()
+    ))
+    .await;
+    let mut all = AppClient::connect(&format!("ws://{}/", gw.listen_addrs[0]), None)
+        .await
+        .unwrap();
+    let mut some = AppClient::connect(&format!("ws://{}/", gw.listen_addrs[1]), None)
+        .await
+        .unwrap();
+    all.next_json().await.unwrap();
+    some.next_json().await.unwrap();
+    let bot = gw.hub.registry.bot(10000).unwrap();
+    for n in 0..5 {
+        bot.log.publish_value(&json!({"time": 1, "self_id": 10000, "post_type": "notice", "notice_type": "notify", "n": n}));
+    }
+    bot.log.publish_value(
+        &json!({"time": 1, "self_id": 10000, "post_type": "notice", "notice_type": "group_recall"}),
+    );
+    for n in 0..5 {
+        assert_eq!(all.next_non_meta().await.unwrap()["n"], n);
+    }
+    assert_eq!(some.next_non_meta().await.unwrap()["n"], 2);
+    assert_eq!(some.next_non_meta().await.unwrap()["n"], 3);
+    assert_eq!(
+        some.next_non_meta().await.unwrap()["notice_type"],
+        "group_recall"
+    );
+    gw.shutdown().await;
+}
+
+#[test]
+fn a_bad_filter_file_is_a_config_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let filter = dir.path().join("bad.json");
+    std::fs::write(&filter, r#"{"raw_message": {".regex": "(unclosed"}}"#).unwrap();
+    let err = onebot_gateway::Config::parse(
+        &format!(
+            "[[listen]]\napp = {{ filter = {:?} }}\n",
+            filter.display().to_string()
+        ),
+        "c.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("bad.json") && err.contains("raw_message.regex"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn actions_over_the_rate_limit_wait_and_say_so_when_they_cannot() {
+    let gw = start(
+        "[gateway]\nactions_per_second = 1.0\naction_burst = 1\naction_timeout_ms = 300\n[[listen]]\naddress = \"127.0.0.1:0\"\n",
+    )
+    .await;
+    let mut app = AppClient::connect(&ws_url(&gw, "/"), None).await.unwrap();
+    assert_eq!(app.call("get_login_info", json!({})).await["retcode"], 0);
+    // The next token is ~1 s away, beyond the 300 ms action timeout.
+    let r = app.call("get_login_info", json!({})).await;
+    assert_eq!(r["retcode"], 1504);
+    assert!(r["message"].as_str().unwrap().contains("rate limit"), "{r}");
+    gw.shutdown().await;
+}

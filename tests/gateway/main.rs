@@ -7,5 +7,8 @@ mod common;
 mod delivery;
 mod dispatcher;
 mod forward;
+mod http_api;
+mod http_post;
+mod reload;
 mod reverse;
 mod upstream;

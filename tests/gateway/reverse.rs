@@ -1,5 +1,6 @@
 //! Reverse WebSocket targets: headers, refusal then acceptance, split layout,
 //! redial after the app goes away.
+#![allow(clippy::result_large_err)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -148,4 +149,29 @@ async fn redials_after_the_app_restarts_without_overlapping_connections() {
     };
     assert!(t.contains("lifecycle"));
     gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_reverse_connections_with_a_reason() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let gw = start(&format!(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\n[[reverse]]\nurl = \"ws://{addr}/\"\n"
+    ))
+    .await;
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    let shutdown = tokio::spawn(gw.shutdown());
+    let close = loop {
+        match ws.next().await {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    let frame = close.expect("a close reason");
+    assert_eq!(u16::from(frame.code), 1001);
+    assert!(frame.reason.contains("shutting down"));
+    shutdown.await.unwrap();
 }

@@ -25,7 +25,7 @@ use params::{Fail, Out, P};
 use store::Ctx;
 
 /// Where the sandbox keeps its world.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
     /// SQLite file path, or `:memory:`.

@@ -1,0 +1,182 @@
+//! Observability endpoints on the forward listener (behind its token):
+//! `/metrics` in the Prometheus text format, and `/dashboard`, a live page
+//! that polls `/status`.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry as Metrics;
+
+use super::http::AppListener;
+
+type Labels = Vec<(String, String)>;
+
+/// `GET /metrics`: every figure of `/status`, as Prometheus metrics.
+pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
+    // A fresh registry per scrape, filled from the live counters: the
+    // gateway keeps one set of numbers, this only renders them.
+    let mut m = Metrics::with_prefix("onebot_gateway");
+    let bot_online = Family::<Labels, Gauge>::default();
+    let bot_events = Family::<Labels, Counter>::default();
+    let bot_retained = Family::<Labels, Gauge>::default();
+    let delivered = Family::<Labels, Counter>::default();
+    let replayed = Family::<Labels, Counter>::default();
+    let lost = Family::<Labels, Counter>::default();
+    let oversize = Family::<Labels, Counter>::default();
+    let actions = Family::<Labels, Counter>::default();
+    let lag = Family::<Labels, Gauge>::default();
+    let pending = Gauge::<i64>::default();
+    for bot in l.hub.registry.bots() {
+        let labels = vec![(String::from("self_id"), bot.self_id.to_string())];
+        bot_online
+            .get_or_create(&labels)
+            .set(i64::from(bot.health().online));
+        let head = bot.log.head();
+        bot_events
+            .get_or_create(&labels)
+            .inc_by(head.saturating_sub(1));
+        bot_retained
+            .get_or_create(&labels)
+            .set(head.saturating_sub(bot.log.first_retained()) as i64);
+    }
+    for app in l.hub.registry.apps.iter() {
+        let labels = vec![
+            (String::from("self_id"), app.bot.self_id.to_string()),
+            (
+                String::from("app"),
+                app.identity
+                    .clone()
+                    .unwrap_or_else(|| format!("#{}", app.id)),
+            ),
+            (String::from("role"), app.role.header_value().to_owned()),
+        ];
+        let s = &app.stats;
+        delivered
+            .get_or_create(&labels)
+            .inc_by(s.delivered.load(Relaxed));
+        replayed
+            .get_or_create(&labels)
+            .inc_by(s.replayed.load(Relaxed));
+        lost.get_or_create(&labels).inc_by(s.lost.load(Relaxed));
+        oversize
+            .get_or_create(&labels)
+            .inc_by(s.oversize.load(Relaxed));
+        actions
+            .get_or_create(&labels)
+            .inc_by(s.actions.load(Relaxed));
+        if app.role.receives_events() {
+            lag.get_or_create(&labels)
+                .set(app.bot.log.head().saturating_sub(s.cursor.load(Relaxed)) as i64);
+        }
+    }
+    pending.set(l.hub.dispatcher.pending_len() as i64);
+    m.register(
+        "bot_online",
+        "1 while the bot's upstream is connected",
+        bot_online,
+    );
+    m.register("bot_events", "Events published by the bot", bot_events);
+    m.register(
+        "bot_retained_events",
+        "Events the bot's log retains for replay",
+        bot_retained,
+    );
+    m.register(
+        "app_events_delivered",
+        "Events written to the app",
+        delivered,
+    );
+    m.register(
+        "app_events_replayed",
+        "Events the app had missed while away, replayed",
+        replayed,
+    );
+    m.register(
+        "app_events_lost",
+        "Events the app will never get (evicted or skipped)",
+        lost,
+    );
+    m.register(
+        "app_events_oversize",
+        "Events not sent: larger than the app's max_frame_bytes",
+        oversize,
+    );
+    m.register("app_actions", "Actions received from the app", actions);
+    m.register(
+        "app_lag_events",
+        "Events published but not yet written to the app",
+        lag,
+    );
+    m.register(
+        "pending_actions",
+        "Actions waiting for an upstream answer",
+        pending,
+    );
+    let mut body = String::new();
+    if encode(&mut body, &m).is_err() {
+        return super::http::error(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics encoding failed",
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /dashboard`: a page that polls `/status` every second.
+pub(crate) async fn dashboard() -> Html<&'static str> {
+    Html(DASHBOARD)
+}
+
+const DASHBOARD: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>onebot-gateway</title>
+<style>
+ body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
+ table { border-collapse: collapse; margin-bottom: 2em; }
+ th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
+ th:first-child, td:first-child { text-align: left; }
+ .off { color: #b00; } .on { color: #080; } #err { color: #b00; }
+</style></head><body>
+<h1>onebot-gateway</h1>
+<p>Live from <code>/status</code>, every second. <span id="err"></span></p>
+<h2>Bots</h2>
+<table><thead><tr><th>self_id</th><th>upstream</th><th>events</th><th>retained from</th><th>pending actions</th></tr></thead><tbody id="bots"></tbody></table>
+<h2>Apps</h2>
+<table><thead><tr><th>app</th><th>bot</th><th>role</th><th>peer</th><th>delivered</th><th>replayed</th><th>lost</th><th>lag</th><th>actions</th></tr></thead><tbody id="apps"></tbody></table>
+<script>
+const token = new URLSearchParams(location.search).get('access_token');
+const url = '/status' + (token ? '?access_token=' + encodeURIComponent(token) : '');
+const cell = (v) => { const td = document.createElement('td'); td.textContent = v ?? '-'; return td; };
+function fill(id, rows) {
+  const body = document.getElementById(id);
+  body.replaceChildren(...rows.map((cells) => { const tr = document.createElement('tr'); tr.append(...cells); return tr; }));
+}
+async function tick() {
+  try {
+    const r = await fetch(url);
+    if (!r.ok) throw new Error('HTTP ' + r.status);
+    const { data } = await r.json();
+    fill('bots', data.bots.map((b) => {
+      const state = cell(b.online ? 'online' : 'away'); state.className = b.online ? 'on' : 'off';
+      return [cell(b.self_id), state, cell(b.next_seq - 1), cell(b.first_retained_seq), cell(data.pending_actions)];
+    }));
+    fill('apps', data.apps.map((a) => [cell(a.identity ?? '#' + a.id), cell(a.self_id), cell(a.role), cell(a.peer),
+      cell(a.delivered), cell(a.replayed), cell(a.lost), cell(a.lag), cell(a.actions)]));
+    document.getElementById('err').textContent = '';
+  } catch (e) { document.getElementById('err').textContent = 'status unavailable: ' + e.message; }
+}
+tick(); setInterval(tick, 1000);
+</script></body></html>"#;

@@ -1,0 +1,122 @@
+//! The HTTP API: one action per request, on the forward listener's port.
+
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn get_with_query_params_and_a_query_token() {
+    let gw = sandbox("t").await;
+    let (status, body) = http_get(gw.listen_addrs[0], "/get_login_info?access_token=t", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["retcode"], 0);
+    assert_eq!(body["data"]["user_id"], 10000);
+    let (_, body) = http_get(
+        gw.listen_addrs[0],
+        "/10000/get_group_info?group_id=100",
+        Some("t"),
+    )
+    .await;
+    assert_eq!(body["data"]["group_id"], 100);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn post_json_and_form_bodies_reach_the_dispatcher() {
+    let gw = sandbox("t").await;
+    let addr = gw.listen_addrs[0];
+    let json_body =
+        json!({"group_id": 100, "message": [{"type": "text", "data": {"text": "over http"}}]})
+            .to_string();
+    let (status, body) = http_request(
+        addr,
+        "POST",
+        "/send_group_msg",
+        Some("t"),
+        Some(("application/json", &json_body)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["data"]["message_id"].as_i64().expect("a message id");
+    let (_, body) = http_request(
+        addr,
+        "POST",
+        "/send_msg",
+        Some("t"),
+        Some((
+            "application/x-www-form-urlencoded",
+            "message_type=group&group_id=100&message=form%20text",
+        )),
+    )
+    .await;
+    assert_eq!(body["retcode"], 0, "{body}");
+    let (_, msg) = http_get(addr, &format!("/get_msg?message_id={id}"), Some("t")).await;
+    assert_eq!(msg["data"]["message"][0]["data"]["text"], "over http");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_answers() {
+    let gw = sandbox("t").await;
+    let addr = gw.listen_addrs[0];
+    assert_eq!(http_get(addr, "/get_login_info", None).await.0, 401);
+    assert_eq!(
+        http_get(addr, "/get_login_info", Some("wrong")).await.0,
+        403
+    );
+    let (status, body) = http_get(addr, "/424242/get_login_info", Some("t")).await;
+    assert_eq!(status, 404);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown bot 424242"));
+    let (status, body) = http_request(
+        addr,
+        "POST",
+        "/send_msg",
+        Some("t"),
+        Some(("application/json", "{not json")),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid JSON body"),
+        "{body}"
+    );
+    // A bad param is a OneBot failure, answered like one.
+    let (status, body) = http_get(addr, "/get_group_info?group_id=abc", Some("t")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["retcode"], 1400);
+    assert!(
+        body["message"].as_str().unwrap().contains("group_id"),
+        "{body}"
+    );
+    // A plain GET of a WebSocket path says what it wants.
+    assert_eq!(http_get(addr, "/", Some("t")).await.0, 426);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_and_dashboard_are_served_behind_the_token() {
+    let gw = sandbox("t").await;
+    let addr = gw.listen_addrs[0];
+    let mut app = app(&gw, "/", "t").await;
+    assert_eq!(app.call("get_login_info", json!({})).await["retcode"], 0);
+    let (status, text) = http_text(addr, "GET", "/metrics", Some("t"), None).await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains(r#"onebot_gateway_bot_online{self_id="10000"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("onebot_gateway_app_actions_total{"), "{text}");
+    assert!(text.contains("onebot_gateway_pending_actions 0"), "{text}");
+    assert_eq!(http_text(addr, "GET", "/metrics", None, None).await.0, 401);
+    let (status, page) = http_text(addr, "GET", "/dashboard?access_token=t", None, None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>onebot-gateway</title>") && page.contains("/status"));
+    gw.shutdown().await;
+}
