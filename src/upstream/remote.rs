@@ -233,28 +233,34 @@ where
                 Some(frame) = frames_rx.recv(), if carries_actions => {
                     // Whatever else is queued goes in the same write: one
                     // syscall for many actions instead of one each.
-                    let mut written = sink.feed(Message::Text(frame)).await;
-                    if frames_rx.is_empty() && hub.dispatcher.pending_len() > 1 {
-                        // Other actions are waiting: those dispatched in the
-                        // same scheduler pass would otherwise each get their
-                        // own write syscall. (With this one alone, the yield
-                        // would only add latency.)
-                        tokio::task::yield_now().await;
-                    }
-                    for _ in 1..WRITE_BATCH {
-                        if written.is_err() {
-                            break;
+                    let write = async {
+                        sink.feed(Message::Text(frame)).await?;
+                        if frames_rx.is_empty() && hub.dispatcher.pending_len() > 1 {
+                            // Other actions are waiting: those dispatched in the
+                            // same scheduler pass would otherwise each get their
+                            // own write syscall. (With this one alone, the yield
+                            // would only add latency.)
+                            tokio::task::yield_now().await;
                         }
-                        match frames_rx.try_recv() {
-                            Ok(frame) => written = sink.feed(Message::Text(frame)).await,
-                            Err(_) => break,
+                        for _ in 1..WRITE_BATCH {
+                            match frames_rx.try_recv() {
+                                Ok(frame) => sink.feed(Message::Text(frame)).await?,
+                                Err(_) => break,
+                            }
                         }
-                    }
-                    if let Err(e) = match written {
-                        Ok(()) => sink.flush().await,
-                        Err(e) => Err(e),
-                    } {
-                        return format!("write failed: {e}");
+                        sink.flush().await
+                    };
+                    // An implementation that stops reading is as dead as a
+                    // silent one: its pending actions fail and it is redialled.
+                    match tokio::time::timeout(hub.settings.write_timeout, write).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return format!("write failed: {e}"),
+                        Err(_) => {
+                            return format!(
+                                "a write did not complete within {} ms: dead link",
+                                hub.settings.write_timeout.as_millis()
+                            )
+                        }
                     }
                 }
                 _ = ping.tick() => {

@@ -338,3 +338,35 @@ async fn upstream_events_fan_out_to_every_app_and_heartbeats_are_not_forwarded()
         .is_none());
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_upstream_that_stops_reading_is_dropped_and_its_actions_fail() {
+    let up = ManualUpstream::bind().await;
+    let gw = gateway_over(
+        &up.url(),
+        "[gateway]\nwrite_timeout_ms = 300\naction_timeout_ms = 30000",
+    )
+    .await;
+    let _upstream = up.accept(42).await; // accepted, never read
+    let bot = gw.hub.registry.bot(42).unwrap();
+    eventually("upstream connected", || bot.health().online).await;
+    let mut app = app(&gw, "/", "").await;
+    let big = "x".repeat(1024 * 1024);
+    for i in 0..24 {
+        app.send_action(
+            "send_private_msg",
+            json!({"user_id": 1, "message": big}),
+            Some(json!(i)),
+        )
+        .await;
+    }
+    // The socket fills up, the write times out, the link is declared dead
+    // and every action pending on it fails at once.
+    let r = app.next_response().await.expect("an answer, not a hang");
+    assert_eq!(r["retcode"], 1502, "{}", r["message"]);
+    eventually("link dropped", || {
+        !bot.health().online || gw.hub.dispatcher.pending_len() == 0
+    })
+    .await;
+    gw.shutdown().await;
+}
