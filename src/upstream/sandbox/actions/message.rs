@@ -16,6 +16,23 @@ pub enum Target {
     Private(i64),
 }
 
+impl Target {
+    /// The group, for a group target.
+    pub fn group_id(self) -> Option<i64> {
+        match self {
+            Self::Group(g) => Some(g),
+            Self::Private(_) => None,
+        }
+    }
+
+    /// The conversation's other side: the group, or the user.
+    pub fn peer_id(self) -> i64 {
+        match self {
+            Self::Group(id) | Self::Private(id) => id,
+        }
+    }
+}
+
 /// Reads a `message` param (CQ string or segment array) as a segment array.
 pub fn parse_message(p: &P<'_>, field: &str, auto_escape: bool) -> Out<Vec<Value>> {
     let value = p.get(field).ok_or_else(|| {
@@ -248,37 +265,55 @@ fn store_from_bot(
     sub_type: &str,
     segs: Vec<Value>,
 ) -> Out<MsgRow> {
-    let message = Value::Array(segs);
-    let (group_id, peer_id) = match target {
-        Target::Group(g) => (Some(g), g),
-        Target::Private(u) => (None, u),
-    };
-    let row = MsgRow {
-        message_id: 0,
-        message_type: if group_id.is_some() {
-            "group"
-        } else {
-            "private"
-        }
-        .into(),
-        sub_type: sub_type.into(),
-        group_id,
-        peer_id,
-        user_id: ctx.self_id,
-        time: ctx.now,
-        raw_message: to_cq_string(&message),
-        message,
-        sender: ctx.sender(group_id, ctx.self_id)?,
-        anonymous: Value::Null,
-        font: 0,
-        recalled: false,
-    };
+    let sender = ctx.sender(target.group_id(), ctx.self_id)?;
+    let row = new_row(
+        ctx,
+        target,
+        sub_type,
+        ctx.self_id,
+        segs,
+        sender,
+        Value::Null,
+    );
     let row = ctx.insert_message(row)?;
     ctx.next("message_sent")?;
     let mut ev = row.to_json(ctx.self_id);
     ev["post_type"] = json!("message_sent");
     ctx.push(ev);
     Ok(row)
+}
+
+/// A message row before it is stored (its id is allocated by the store):
+/// type, peer and CQ form all follow from the target and the segments.
+fn new_row(
+    ctx: &Ctx<'_>,
+    target: Target,
+    sub_type: &str,
+    user_id: i64,
+    segs: Vec<Value>,
+    sender: Value,
+    anonymous: Value,
+) -> MsgRow {
+    let message = Value::Array(segs);
+    MsgRow {
+        message_id: 0,
+        message_type: match target {
+            Target::Group(_) => "group",
+            Target::Private(_) => "private",
+        }
+        .into(),
+        sub_type: sub_type.into(),
+        group_id: target.group_id(),
+        peer_id: target.peer_id(),
+        user_id,
+        time: ctx.now,
+        raw_message: to_cq_string(&message),
+        message,
+        sender,
+        anonymous,
+        font: 0,
+        recalled: false,
+    }
 }
 
 /// Stores a message someone else sent to the bot and publishes the event.
@@ -289,47 +324,27 @@ pub fn receive(
     segs: Vec<Value>,
     anonymous: Value,
 ) -> Out<MsgRow> {
-    let message = Value::Array(segs);
-    let (group_id, peer_id, sub_type) = match target {
-        Target::Group(g) => (
-            Some(g),
-            g,
-            if anonymous.is_null() {
-                "normal"
+    let (group_id, peer_id) = (target.group_id(), target.peer_id());
+    let sub_type = match target {
+        Target::Group(_) if anonymous.is_null() => "normal",
+        Target::Group(_) => "anonymous",
+        Target::Private(u) => {
+            if ctx.is_friend(u)? {
+                "friend"
             } else {
-                "anonymous"
-            },
-        ),
-        Target::Private(u) => (None, u, if ctx.is_friend(u)? { "friend" } else { "group" }),
-    };
-    let row = MsgRow {
-        message_id: 0,
-        message_type: if group_id.is_some() {
-            "group"
-        } else {
-            "private"
+                "group"
+            }
         }
-        .into(),
-        sub_type: sub_type.into(),
-        group_id,
-        peer_id,
-        user_id: if anonymous.is_null() {
-            user_id
-        } else {
-            ANONYMOUS_USER_ID
-        },
-        time: ctx.now,
-        raw_message: to_cq_string(&message),
-        message,
-        sender: if anonymous.is_null() {
-            ctx.sender(group_id, user_id)?
-        } else {
-            json!({"user_id": ANONYMOUS_USER_ID, "nickname": anonymous["name"], "card": "", "role": "member", "sex": "unknown", "age": 0, "level": "", "area": "", "title": ""})
-        },
-        anonymous,
-        font: 0,
-        recalled: false,
     };
+    let (author, sender) = if anonymous.is_null() {
+        (user_id, ctx.sender(group_id, user_id)?)
+    } else {
+        (
+            ANONYMOUS_USER_ID,
+            json!({"user_id": ANONYMOUS_USER_ID, "nickname": anonymous["name"], "card": "", "role": "member", "sex": "unknown", "age": 0, "level": "", "area": "", "title": ""}),
+        )
+    };
+    let row = new_row(ctx, target, sub_type, author, segs, sender, anonymous);
     let row = ctx.insert_message(row)?;
     if group_id.is_some() && !row.anonymous.is_null() {
         // The real sender still spoke: keep their last_sent_time right.
