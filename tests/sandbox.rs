@@ -148,6 +148,13 @@ fn http_roundtrip(sb: &Arc<Sandbox>, route: &str, body: Value) -> Value {
 
 // ---- world and lists ------------------------------------------------------
 
+/// Opening a sandbox with `config` fails; the error, or a panic saying `why`.
+fn refused(config: SandboxConfig, why: &str) -> SandboxError {
+    Sandbox::open(&config, Arc::new(Recorder::default()))
+        .err()
+        .expect(why)
+}
+
 #[test]
 fn default_world_has_a_bot_friends_and_groups() {
     let w = World::new();
@@ -1236,16 +1243,14 @@ fn broken_stores_and_worlds_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("garbage.db");
     std::fs::write(&bad, vec![0x42u8; 8192]).unwrap();
-    let err = Sandbox::open(
-        &SandboxConfig {
+    let err = refused(
+        SandboxConfig {
             store: bad.display().to_string(),
             world: None,
             ..Default::default()
         },
-        Arc::new(Recorder::default()),
-    )
-    .err()
-    .expect("a garbage file is refused");
+        "a garbage file is refused",
+    );
     let text = err.to_string();
     assert!(matches!(err, SandboxError::Store { .. }));
     assert!(
@@ -1274,16 +1279,14 @@ fn broken_stores_and_worlds_are_clear_errors() {
         *b = 0xA5;
     }
     std::fs::write(&damaged, bytes).unwrap();
-    let err = Sandbox::open(
-        &SandboxConfig {
+    let err = refused(
+        SandboxConfig {
             store: damaged.display().to_string(),
             world: None,
             ..Default::default()
         },
-        Arc::new(Recorder::default()),
-    )
-    .err()
-    .expect("a damaged store is refused");
+        "a damaged store is refused",
+    );
     assert!(err.to_string().contains("damaged.db"), "{err}");
     assert!(
         err.to_string().contains("malformed") || err.to_string().contains("damaged"),
@@ -1291,41 +1294,35 @@ fn broken_stores_and_worlds_are_clear_errors() {
     );
 
     let missing_dir = dir.path().join("no/such/dir/s.db");
-    let err = Sandbox::open(
-        &SandboxConfig {
+    let err = refused(
+        SandboxConfig {
             store: missing_dir.display().to_string(),
             world: None,
             ..Default::default()
         },
-        Arc::new(Recorder::default()),
-    )
-    .err()
-    .expect("an unopenable path is refused");
+        "an unopenable path is refused",
+    );
     assert!(err.to_string().contains("no/such/dir"), "{err}");
-    let err = Sandbox::open(
-        &SandboxConfig {
+    let err = refused(
+        SandboxConfig {
             store: String::new(),
             world: None,
             ..Default::default()
         },
-        Arc::new(Recorder::default()),
-    )
-    .err()
-    .expect("an empty path is refused");
+        "an empty path is refused",
+    );
     assert!(err.to_string().contains(":memory:"), "{err}");
 
     let world = dir.path().join("w.toml");
     std::fs::write(&world, "[[bots]]\nself_id = 1\n").unwrap();
-    let err = Sandbox::open(
-        &SandboxConfig {
+    let err = refused(
+        SandboxConfig {
             store: ":memory:".into(),
             world: Some(world),
             ..Default::default()
         },
-        Arc::new(Recorder::default()),
-    )
-    .err()
-    .expect("a world without nicknames is refused");
+        "a world without nicknames is refused",
+    );
     assert!(matches!(err, SandboxError::World { .. }));
     assert!(err.to_string().contains("nickname"), "{err}");
 }
@@ -1828,25 +1825,21 @@ fn the_built_in_bot_can_be_renamed_from_the_config() {
         .ok();
     assert_eq!(role["role"], "owner");
     // A world file names its own bots; an id that is already a person is refused.
-    let err = Sandbox::open(
-        &SandboxConfig {
+    let err = refused(
+        SandboxConfig {
             world: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/world.toml").into()),
             self_id: Some(1),
             ..Default::default()
         },
-        Arc::new(Recorder::default()),
-    )
-    .err()
-    .expect("self_id with a world file is refused");
+        "self_id with a world file is refused",
+    );
     assert!(err.to_string().contains("world file"), "{err}");
-    let err = Sandbox::open(
-        &SandboxConfig {
+    let err = refused(
+        SandboxConfig {
             self_id: Some(20001),
             ..Default::default()
         },
-        Arc::new(Recorder::default()),
-    )
-    .err()
-    .expect("a bot id that is a person is refused");
+        "a bot id that is a person is refused",
+    );
     assert!(err.to_string().contains("20001"), "{err}");
 }
