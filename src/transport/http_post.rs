@@ -162,7 +162,7 @@ async fn deliver(
             loop {
                 let outcome = tokio::select! {
                     _ = stop.cancelled() => break 'events,
-                    o = post(&client, &target, bot.self_id, Bytes::from(body.as_str().to_owned())) => o,
+                    o = post(&client, &target, bot.self_id, Bytes::from(body.clone())) => o,
                 };
                 match outcome {
                     Outcome::Delivered(op) => {

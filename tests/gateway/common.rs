@@ -95,6 +95,15 @@ pub async fn next_action(ws: &mut WebSocketStream<TcpStream>) -> Value {
     }
 }
 
+/// Answers the action `req` with `status: ok` and `data`, as an implementation would.
+pub async fn answer_ok(ws: &mut WebSocketStream<TcpStream>, req: &Value, data: Value) {
+    send_json(
+        ws,
+        json!({"status": "ok", "retcode": 0, "data": data, "echo": req["echo"]}),
+    )
+    .await;
+}
+
 pub async fn send_json(ws: &mut WebSocketStream<TcpStream>, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }

@@ -153,11 +153,7 @@ async fn upstream_killed_with_actions_in_flight_fails_them_all_at_once() {
     app.send_action("get_friend_list", json!({}), Some(json!("back")))
         .await;
     let req = next_action(&mut upstream).await;
-    send_json(
-        &mut upstream,
-        json!({"status": "ok", "retcode": 0, "data": [], "echo": req["echo"]}),
-    )
-    .await;
+    answer_ok(&mut upstream, &req, json!([])).await;
     let r = app.next_response().await.unwrap();
     assert_eq!(
         (r["retcode"].as_i64(), r["echo"].as_str()),
@@ -179,21 +175,13 @@ async fn app_gone_drops_its_entries_and_late_answers_are_discarded() {
     })
     .await;
     // The late answer goes nowhere and breaks nothing.
-    send_json(
-        &mut upstream,
-        json!({"status": "ok", "retcode": 0, "data": [], "echo": req["echo"]}),
-    )
-    .await;
+    answer_ok(&mut upstream, &req, json!([])).await;
     let mut other = app_for(&gw).await;
     other
         .send_action("get_friend_list", json!({}), Some(json!(2)))
         .await;
     let req = next_action(&mut upstream).await;
-    send_json(
-        &mut upstream,
-        json!({"status": "ok", "retcode": 0, "data": [1], "echo": req["echo"]}),
-    )
-    .await;
+    answer_ok(&mut upstream, &req, json!([1])).await;
     let r = other.next_response().await.unwrap();
     assert_eq!(r["echo"], 2);
     assert_eq!(r["data"], json!([1]));
@@ -279,11 +267,7 @@ async fn quick_operation_turns_into_real_actions() {
             assert_eq!(req["params"]["group_id"], 100);
             assert_eq!(req["params"]["message"][0]["type"], "at");
         }
-        send_json(
-            &mut upstream,
-            json!({"status": "ok", "retcode": 0, "data": {"message_id": 1}, "echo": req["echo"]}),
-        )
-        .await;
+        answer_ok(&mut upstream, &req, json!({"message_id": 1})).await;
     }
     assert_eq!(actions, vec!["send_msg", "delete_msg"]);
     let r = app.next_response().await.unwrap();
