@@ -92,15 +92,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let headers = req.headers();
-    let has_token = |name: header::HeaderName, token: &str| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|v| v.trim().eq_ignore_ascii_case(token))
-    };
-    if !has_token(header::UPGRADE, "websocket") {
+    if !is_upgrade(req) {
         return error(
             StatusCode::UPGRADE_REQUIRED,
             "this endpoint speaks WebSocket: send an Upgrade: websocket request",
@@ -158,16 +150,8 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 pub fn query_map(req: &Request) -> HashMap<String, String> {
     req.uri()
         .query()
-        .and_then(|q| serde_urlencoded_lite(q).ok())
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default()
-}
-
-fn serde_urlencoded_lite(q: &str) -> Result<HashMap<String, String>, ()> {
-    axum::extract::Query::<HashMap<String, String>>::try_from_uri(
-        &format!("/?{q}").parse().map_err(|_| ())?,
-    )
-    .map(|axum::extract::Query(m)| m)
-    .map_err(|_| ())
 }
 
 /// The token a request presents: `Authorization: Bearer <t>` or `Token <t>`
@@ -377,12 +361,15 @@ fn parse_app_path(path: &str) -> Option<(Option<i64>, Role)> {
     }
 }
 
+/// True when the request asks for a WebSocket (`Upgrade: websocket`, in any
+/// case, possibly among other tokens).
 fn is_upgrade(req: &Request) -> bool {
     req.headers()
         .get_all(header::UPGRADE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.to_ascii_lowercase().contains("websocket"))
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }
 
 /// Everything that is not `/status` or `/sandbox`: WebSocket apps at the role
