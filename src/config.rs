@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::core::{AppOptions, DispatchSettings, Retention};
+use crate::core::{AppOptions, DispatchSettings, OnDuplicate, Retention};
 use crate::upstream::sandbox::SandboxConfig;
 
 /// The default forward WS listener when no config is given.
@@ -152,6 +152,10 @@ pub struct GatewayConfig {
     pub actions_per_second: f64,
     /// Burst allowed above `actions_per_second`.
     pub action_burst: u32,
+    /// How long a closing handshake may take before the TCP connection is dropped, ms.
+    pub close_timeout_ms: u64,
+    /// When a second link of a bot arrives, how long the active link has to answer a ping, ms.
+    pub link_probe_ms: u64,
 }
 
 impl Default for GatewayConfig {
@@ -168,6 +172,8 @@ impl Default for GatewayConfig {
             write_timeout_ms: 10_000,
             actions_per_second: 0.0,
             action_burst: 1,
+            close_timeout_ms: 1_000,
+            link_probe_ms: 2_000,
         }
     }
 }
@@ -193,6 +199,8 @@ impl GatewayConfig {
             app_queue: self.app_queue,
             max_inbound_frame_bytes: self.max_inbound_frame_bytes,
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+            close_timeout: Duration::from_millis(self.close_timeout_ms),
+            link_probe: Duration::from_millis(self.link_probe_ms),
         }
     }
 }
@@ -231,6 +239,9 @@ pub struct NamedAppConfig {
     /// Delivery options.
     #[serde(default)]
     pub app: AppOptions,
+    /// A second live session of this app: `replace` the older one (default) or `refuse` the newer.
+    #[serde(default)]
+    pub on_duplicate: crate::core::SessionOnDuplicate,
 }
 
 /// `[[reverse]]`: the gateway dials an app.
@@ -358,6 +369,9 @@ pub enum UpstreamConfig {
         /// Reconnect delay cap, ms.
         #[serde(default = "default_max_reconnect_ms")]
         max_reconnect_interval_ms: u64,
+        /// When the bot already has an active link: `standby`, `replace` or `refuse`.
+        #[serde(default)]
+        on_duplicate: OnDuplicate,
     },
     /// Implementations dial the gateway (their "reverse WS" setting).
     #[serde(rename = "ws-reverse")]
@@ -367,7 +381,27 @@ pub enum UpstreamConfig {
         /// Token implementations must present (Bearer, Token, or `?access_token=`).
         #[serde(default)]
         access_token: Secret,
+        /// Bots allowed to dial in here (empty: any, except sandbox bots).
+        /// Listing a sandbox bot lets a remote link take it over.
+        #[serde(default)]
+        self_ids: Vec<i64>,
+        /// Bots with a token of their own (it replaces `access_token` for them).
+        #[serde(default)]
+        accounts: Vec<UpstreamAccount>,
+        /// When the bot already has an active link: `standby`, `replace` or `refuse`.
+        #[serde(default)]
+        on_duplicate: OnDuplicate,
     },
+}
+
+/// `[[upstream.accounts]]`: a bot with its own dial-in token.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamAccount {
+    /// The bot.
+    pub self_id: i64,
+    /// The token it must present.
+    pub access_token: Secret,
 }
 
 fn default_reconnect_ms() -> u64 {
@@ -490,6 +524,8 @@ impl Config {
             ("gateway.handshake_timeout_ms", g.handshake_timeout_ms),
             ("gateway.app_queue", g.app_queue as u64),
             ("gateway.write_timeout_ms", g.write_timeout_ms),
+            ("gateway.close_timeout_ms", g.close_timeout_ms),
+            ("gateway.link_probe_ms", g.link_probe_ms),
             (
                 "gateway.max_inbound_frame_bytes",
                 g.max_inbound_frame_bytes as u64,
@@ -534,8 +570,36 @@ impl Config {
                 UpstreamConfig::WsReverse {
                     address,
                     access_token,
-                } => check_listen(format!("upstream[{i}].address"), address, access_token)?,
-                UpstreamConfig::Ws { url, .. } => check_ws_url(&format!("upstream[{i}].url"), url)?,
+                    accounts,
+                    ..
+                } => {
+                    check_listen(format!("upstream[{i}].address"), address, access_token)?;
+                    for (j, a) in accounts.iter().enumerate() {
+                        if a.access_token.is_empty() {
+                            return invalid(
+                                format!("upstream[{i}].accounts[{j}].access_token"),
+                                "must not be empty (leave the account out to use the shared token)"
+                                    .into(),
+                            );
+                        }
+                    }
+                }
+                UpstreamConfig::Ws {
+                    url,
+                    reconnect_interval_ms,
+                    max_reconnect_interval_ms,
+                    ..
+                } => {
+                    check_ws_url(&format!("upstream[{i}].url"), url)?;
+                    if *reconnect_interval_ms == 0
+                        || max_reconnect_interval_ms < reconnect_interval_ms
+                    {
+                        return invalid(
+                            format!("upstream[{i}].reconnect_interval_ms"),
+                            "must be > 0 and not above max_reconnect_interval_ms".into(),
+                        );
+                    }
+                }
                 UpstreamConfig::Sandbox => {}
             }
         }

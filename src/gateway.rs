@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, UpstreamConfig};
 use crate::core::journal::Journal;
-use crate::core::{Dispatcher, Hub, Registry};
+use crate::core::{Dispatcher, Hub, Link, LinkKind, OnDuplicate, Registry, Role};
 use crate::transport::http::{app_router, serve, AppListener};
 use crate::upstream::remote::{
     reverse_upstream_router, run_ws, ReverseUpstreamListener, WsUpstream,
@@ -93,10 +93,22 @@ impl Gateway {
             if let UpstreamConfig::WsReverse {
                 address,
                 access_token,
+                self_ids,
+                accounts,
+                on_duplicate,
             } = u
             {
                 let l = bind(&format!("upstream[{i}].address"), address).await?;
-                upstream_listeners.push((l, access_token.clone()));
+                upstream_listeners.push((
+                    l,
+                    ReverseUpstreamListener {
+                        hub: hub.clone(),
+                        access_token: access_token.clone(),
+                        self_ids: self_ids.clone(),
+                        accounts: accounts.clone(),
+                        on_duplicate: *on_duplicate,
+                    },
+                ));
             }
         }
 
@@ -104,9 +116,16 @@ impl Gateway {
             let sink: Arc<dyn EventSink> = registry.clone();
             let sandbox = Sandbox::open(&config.sandbox, sink)?;
             for self_id in sandbox.self_ids() {
-                registry
-                    .bot_or_insert(self_id)
-                    .set_upstream(Some(UpstreamLink::Sandbox(sandbox.clone())));
+                let link = Link::new(
+                    registry.new_link_id(),
+                    LinkKind::Sandbox,
+                    Role::Universal,
+                    String::from("sandbox"),
+                    UpstreamLink::Sandbox(sandbox.clone()),
+                    OnDuplicate::Standby,
+                    None,
+                );
+                registry.bot_or_insert(self_id).attach_link(link);
                 tracing::info!(self_id, "sandbox bot ready");
             }
             Some(sandbox)
@@ -132,15 +151,12 @@ impl Gateway {
             hub.tasks.spawn(serve(listener, router, hub.clone()));
         }
         let mut upstream_addrs = Vec::new();
-        for (listener, access_token) in upstream_listeners {
+        for (listener, endpoint) in upstream_listeners {
             let addr = listener
                 .local_addr()
                 .expect("bound listener has an address");
             upstream_addrs.push(addr);
-            let router = reverse_upstream_router(Arc::new(ReverseUpstreamListener {
-                hub: hub.clone(),
-                access_token,
-            }));
+            let router = reverse_upstream_router(Arc::new(endpoint));
             tracing::info!(%addr, "listening for implementations (ws-reverse upstream)");
             hub.tasks.spawn(serve(listener, router, hub.clone()));
         }
@@ -151,6 +167,7 @@ impl Gateway {
                 self_id,
                 reconnect_interval_ms,
                 max_reconnect_interval_ms,
+                on_duplicate,
             } = u
             {
                 if let Some(id) = self_id {
@@ -165,6 +182,7 @@ impl Gateway {
                         self_id: *self_id,
                         reconnect: Duration::from_millis(*reconnect_interval_ms),
                         max_reconnect: Duration::from_millis(*max_reconnect_interval_ms),
+                        on_duplicate: *on_duplicate,
                     },
                 ));
             }

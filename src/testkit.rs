@@ -57,6 +57,14 @@ impl AppClient {
             .expect("send to gateway");
     }
 
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws
+            .send(Message::Binary(bytes.into()))
+            .await
+            .expect("send to gateway");
+    }
+
     /// Sends an action frame; `echo: None` leaves the key out.
     pub async fn send_action(&mut self, action: &str, params: Value, echo: Option<Value>) {
         let mut frame = json!({"action": action, "params": params});

@@ -54,8 +54,20 @@ impl Default for DispatchSettings {
 
 struct Pending {
     bot: i64,
-    generation: u64,
+    /// The link the action was sent on: only its answer counts.
+    link: u64,
     answers: mpsc::Sender<Response>,
+}
+
+/// Answers that were dropped, by why (shown in `/status` and `/metrics`).
+#[derive(Debug, Default)]
+pub struct AnswerDrops {
+    /// The echo belongs to an action sent on another link.
+    pub wrong_link: AtomicU64,
+    /// The echo is not one the gateway sent (foreign, or from an earlier start).
+    pub unknown_echo: AtomicU64,
+    /// The action had already ended (answered before, or timed out).
+    pub late: AtomicU64,
 }
 
 /// Removes its pending entry when the waiting call ends, however it ends.
@@ -74,6 +86,10 @@ impl Drop for PendingGuard<'_> {
 pub struct Dispatcher {
     pending: DashMap<u64, Pending>,
     next_echo: AtomicU64,
+    /// This start's random part of every internal echo, so echoes cannot be guessed.
+    echo_nonce: String,
+    /// Answers dropped, by why.
+    pub dropped_answers: AnswerDrops,
     settings: DispatchSettings,
     rate_limited: DashMap<i64, mpsc::Sender<(String, Value)>>,
     buckets: DashMap<i64, Arc<std::sync::Mutex<TokenBucket>>>,
@@ -123,6 +139,8 @@ impl Dispatcher {
         Arc::new(Self {
             pending: DashMap::new(),
             next_echo: AtomicU64::new(1),
+            echo_nonce: format!("{:016x}", fastrand::u64(..)),
+            dropped_answers: AnswerDrops::default(),
             settings,
             rate_limited: DashMap::new(),
             buckets: DashMap::new(),
@@ -279,13 +297,14 @@ impl Dispatcher {
             }
             UpstreamLink::Remote(link) => link,
         };
+        let link_id = link.id;
         let id = self.next_echo.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::channel(8);
         self.pending.insert(
             id,
             Pending {
                 bot: bot.self_id,
-                generation: link.generation,
+                link: link_id,
                 answers: tx,
             },
         );
@@ -296,7 +315,7 @@ impl Dispatcher {
         let frame = UpstreamFrame {
             action,
             params,
-            echo: format!("{ECHO_PREFIX}{id}"),
+            echo: format!("{ECHO_PREFIX}{}:{id}", self.echo_nonce),
         };
         let text = serde_json::to_string(&frame).expect("an action frame always serializes");
         // The timeout covers the wait for room in the upstream's queue too:
@@ -356,37 +375,60 @@ impl Dispatcher {
         Some(wait)
     }
 
-    /// Routes an answer frame from an upstream to the call that is waiting
-    /// for it. Answers nobody waits for (late, or foreign echoes) are dropped.
-    pub fn on_answer(&self, mut resp: Response) {
+    /// Routes an answer frame that arrived on upstream link `link` to the
+    /// call waiting for it. An answer counts only on the link its action was
+    /// sent on; others (wrong link, unknown echo, late or duplicate) are
+    /// dropped, logged at debug and counted.
+    pub fn on_answer(&self, link: u64, mut resp: Response) {
         let id = resp
             .echo
             .as_ref()
             .and_then(|raw| serde_json::from_str::<&str>(raw.get()).ok())
             .and_then(|s| s.strip_prefix(ECHO_PREFIX))
-            .and_then(|n| n.parse::<u64>().ok());
+            .and_then(|rest| rest.split_once(':'))
+            .filter(|(nonce, _)| *nonce == self.echo_nonce)
+            .and_then(|(_, n)| n.parse::<u64>().ok());
+        let drops = &self.dropped_answers;
         let Some(id) = id else {
-            tracing::debug!(echo = ?resp.echo, "answer with an echo the gateway did not send; dropped");
+            drops.unknown_echo.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(link, echo = ?resp.echo, "answer with an echo the gateway did not send; dropped");
             return;
         };
         resp.echo = None;
-        let sender = self.pending.get(&id).map(|p| p.answers.clone());
-        match sender {
-            Some(sender) => {
-                // Full only if the waiting call stopped reading; it is then ending anyway.
-                let _ = sender.try_send(resp);
+        let sender = match self.pending.get(&id) {
+            Some(p) if p.link == link => p.answers.clone(),
+            Some(p) => {
+                drops.wrong_link.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    id,
+                    link,
+                    asked_on = p.link,
+                    bot = p.bot,
+                    "answer arrived on another link than its action; dropped"
+                );
+                return;
             }
-            None => tracing::debug!(id, "late answer for an action that already ended; dropped"),
-        }
+            None => {
+                drops.late.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    id,
+                    link,
+                    "answer for an action that already ended (late or duplicate); dropped"
+                );
+                return;
+            }
+        };
+        // Full only if the waiting call stopped reading; it is then ending anyway.
+        let _ = sender.try_send(resp);
     }
 
-    /// Fails every action pending on upstream connection `generation` of `bot`
-    /// (the connection was lost).
-    pub fn fail_generation(&self, bot: i64, generation: u64) {
+    /// Fails every action pending on upstream link `link` of `bot` (the
+    /// link was lost).
+    pub fn fail_link(&self, bot: i64, link: u64) {
         let lost: Vec<u64> = self
             .pending
             .iter()
-            .filter(|p| p.bot == bot && p.generation == generation)
+            .filter(|p| p.bot == bot && p.link == link)
             .map(|p| *p.key())
             .collect();
         for id in lost {
@@ -394,11 +436,6 @@ impl Dispatcher {
                 let _ = pending.answers.try_send(upstream_lost(bot));
             }
         }
-    }
-
-    /// Allocates a generation number for a new upstream connection.
-    pub fn next_generation(&self) -> u64 {
-        self.next_echo.fetch_add(1, Ordering::Relaxed)
     }
 
     fn enqueue_rate_limited(self: &Arc<Self>, bot: &Arc<Bot>, action: String, params: Value) {

@@ -6,12 +6,15 @@
 pub mod bus;
 pub mod dispatcher;
 pub mod journal;
+pub mod links;
 pub mod registry;
 
 pub use bus::{BusEvent, EventLog, PostFormat, Retention, Subscription};
 pub use dispatcher::{DispatchSettings, Dispatcher};
+pub use links::{Link, LinkKind, LinkState, OnDuplicate};
 pub use registry::{
-    AppCtx, AppOptions, AppStats, AsyncReply, Bot, Health, LagPolicy, Registry, Role,
+    AppCtx, AppOptions, AppStats, AsyncReply, Bot, DialStatus, Health, IdentityClaim, LagPolicy,
+    Registry, Role, SessionOnDuplicate,
 };
 
 use std::sync::Arc;
@@ -37,6 +40,10 @@ pub struct SessionSettings {
     pub max_inbound_frame_bytes: usize,
     /// Grace period on shutdown.
     pub shutdown_grace: Duration,
+    /// How long a closing handshake may take before TCP is dropped.
+    pub close_timeout: Duration,
+    /// How long the active link has to answer a probe when a rival arrives.
+    pub link_probe: Duration,
 }
 
 /// What every session and transport shares: the registry, the dispatcher,

@@ -8,9 +8,11 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::bus::{EventLog, PostFormat, Retention};
 use super::journal::Journal;
+use super::links::{Attached, Link, LinkKind, Links};
 use crate::upstream::{EventSink, UpstreamLink};
 
 /// An app connection's role, as in `X-Client-Role`.
@@ -218,6 +220,8 @@ pub struct Bot {
     /// Its event log.
     pub log: Arc<EventLog>,
     upstream: RwLock<Option<UpstreamLink>>,
+    /// Its upstream links (active and standby).
+    pub links: Links,
     health: watch::Sender<Health>,
     /// Saved cursors of app identities that are away, for replay on reconnect.
     pub cursors: DashMap<String, u64>,
@@ -237,6 +241,7 @@ impl Bot {
             self_id,
             log: Arc::new(log),
             upstream: RwLock::new(None),
+            links: Links::default(),
             health: watch::Sender::new(Health {
                 online: false,
                 good: false,
@@ -250,14 +255,36 @@ impl Bot {
         self.upstream.read().expect("bot lock poisoned").clone()
     }
 
-    /// Attaches (or, with `None`, detaches) the upstream link and updates health.
-    pub fn set_upstream(&self, link: Option<UpstreamLink>) {
+    /// Attaches a new upstream link under its duplicate policy (see [`Links`]).
+    pub fn attach_link(&self, link: Arc<Link>) -> Attached {
+        let (decision, carrier) = self.links.attach(self.self_id, link);
+        if let Some(carrier) = carrier {
+            self.set_carrier(carrier);
+        }
+        decision
+    }
+
+    /// Removes a link that ended; a standby takes over what it carried.
+    pub fn detach_link(&self, id: u64, why: &str) {
+        if let Some(carrier) = self.links.detach(self.self_id, id, why) {
+            self.set_carrier(carrier);
+        }
+    }
+
+    fn set_carrier(&self, link: Option<UpstreamLink>) {
         let online = link.is_some();
         *self.upstream.write().expect("bot lock poisoned") = link;
         self.health.send_modify(|h| {
             h.online = online;
             h.good = online;
         });
+    }
+
+    /// Whether events the sandbox produces for this bot are published (no
+    /// remote link claimed the bot).
+    pub fn sandbox_publishes(&self) -> bool {
+        self.links
+            .any(|l| l.kind == LinkKind::Sandbox && l.publishes())
     }
 
     /// Records the upstream's own view of its health (heartbeat `status.good`).
@@ -293,6 +320,76 @@ pub struct AppCtx {
     pub peer: String,
     /// Delivery counters.
     pub stats: Arc<AppStats>,
+    /// What a second live session of the same named identity does.
+    pub on_duplicate: SessionOnDuplicate,
+}
+
+/// What happens when a named app connects while a session of it is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionOnDuplicate {
+    /// The older session is closed ("replaced by a newer connection"); the
+    /// newer continues from its cursor.
+    #[default]
+    Replace,
+    /// The newer session is closed; the older one stays.
+    Refuse,
+}
+
+/// The live session that holds a named identity.
+#[derive(Debug, Clone)]
+struct IdentityHolder {
+    app_id: u64,
+    replaced: CancellationToken,
+    done: CancellationToken,
+}
+
+/// One session's hold on its named identity (one live session per identity,
+/// bot and event-or-not); dropping it frees the identity.
+#[derive(Debug)]
+pub struct IdentityClaim {
+    registry: Arc<Registry>,
+    key: IdentityKey,
+    holder: IdentityHolder,
+}
+
+type IdentityKey = (i64, String, bool);
+
+impl IdentityClaim {
+    /// Cancelled when a newer session of the same identity replaces this one.
+    pub fn replaced(&self) -> &CancellationToken {
+        &self.holder.replaced
+    }
+}
+
+impl Drop for IdentityClaim {
+    fn drop(&mut self) {
+        let id = self.holder.app_id;
+        self.registry
+            .identities
+            .remove_if(&self.key, |_, h| h.app_id == id);
+        self.holder.done.cancel();
+    }
+}
+
+/// State of one outbound connection (a `[[reverse]]` target's link to one
+/// bot, or a dialled `ws` upstream), for `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DialStatus {
+    /// `reverse` (the gateway dials an app) or `upstream` (it dials an implementation).
+    pub kind: &'static str,
+    /// The target's name (or URL).
+    pub name: String,
+    /// The URL, secrets redacted.
+    pub url: String,
+    /// The bot, when known.
+    pub self_id: Option<i64>,
+    /// `connecting`, `connected`, `backoff` or `refused`.
+    pub state: &'static str,
+    /// Why the last attempt or connection ended.
+    pub last_error: Option<String>,
+    /// Unix ms of the next attempt, while in backoff.
+    pub next_attempt_unix_ms: Option<i64>,
 }
 
 /// All bots and app sessions.
@@ -303,6 +400,10 @@ pub struct Registry {
     next_app_id: AtomicU64,
     /// Connected apps, for the status endpoint.
     pub apps: DashMap<u64, AppCtx>,
+    identities: DashMap<IdentityKey, IdentityHolder>,
+    next_link_id: AtomicU64,
+    /// Outbound connections (reverse targets, dialled upstreams) and their state.
+    pub dials: DashMap<String, DialStatus>,
     bot_added: watch::Sender<u64>,
 }
 
@@ -336,6 +437,9 @@ impl Registry {
             journal,
             next_app_id: AtomicU64::new(1),
             apps: DashMap::new(),
+            identities: DashMap::new(),
+            next_link_id: AtomicU64::new(1),
+            dials: DashMap::new(),
             bot_added: watch::Sender::new(0),
         });
         for self_id in restored {
@@ -445,6 +549,7 @@ impl Registry {
         options: AppOptions,
         identity: Option<String>,
         peer: String,
+        on_duplicate: SessionOnDuplicate,
     ) -> AppCtx {
         let ctx = AppCtx {
             id: self.next_app_id.fetch_add(1, Ordering::Relaxed),
@@ -454,6 +559,7 @@ impl Registry {
             identity,
             peer,
             stats: Arc::default(),
+            on_duplicate,
         };
         self.apps.insert(ctx.id, ctx.clone());
         ctx
@@ -476,6 +582,71 @@ impl Registry {
             identity,
             peer: String::from("http"),
             stats: Arc::default(),
+            on_duplicate: SessionOnDuplicate::Replace,
+        }
+    }
+
+    /// A fresh link id.
+    pub fn new_link_id(&self) -> u64 {
+        self.next_link_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Makes `ctx` the one live session of its named identity. With
+    /// `replace`, an older session is told to close and is waited for (up to
+    /// `wait`), so its cursor is saved before this one reads it; with
+    /// `refuse`, an older live session keeps the identity and this gets `Err`
+    /// with the close reason.
+    pub async fn claim_identity(
+        self: &Arc<Self>,
+        ctx: &AppCtx,
+        identity: &str,
+        wait: std::time::Duration,
+    ) -> Result<IdentityClaim, String> {
+        let key: IdentityKey = (
+            ctx.bot.self_id,
+            identity.to_owned(),
+            ctx.role.receives_events(),
+        );
+        loop {
+            let old = match self.identities.entry(key.clone()) {
+                dashmap::Entry::Vacant(v) => {
+                    let holder = IdentityHolder {
+                        app_id: ctx.id,
+                        replaced: CancellationToken::new(),
+                        done: CancellationToken::new(),
+                    };
+                    v.insert(holder.clone());
+                    return Ok(IdentityClaim {
+                        registry: self.clone(),
+                        key,
+                        holder,
+                    });
+                }
+                dashmap::Entry::Occupied(o) => o.get().clone(),
+            };
+            if ctx.on_duplicate == SessionOnDuplicate::Refuse {
+                let reason = format!("app `{identity}` already has a live session (#{}) for bot {}; on_duplicate = \"refuse\"", old.app_id, ctx.bot.self_id);
+                tracing::warn!(app = ctx.id, older = old.app_id, %reason, "app session refused");
+                return Err(reason);
+            }
+            tracing::info!(
+                app = ctx.id,
+                older = old.app_id,
+                identity,
+                "app session replaces the older one (on_duplicate = \"replace\")"
+            );
+            old.replaced.cancel();
+            if tokio::time::timeout(wait, old.done.cancelled())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    older = old.app_id,
+                    "older session did not end in time; its identity is taken over"
+                );
+                self.identities
+                    .remove_if(&key, |_, h| h.app_id == old.app_id);
+            }
         }
     }
 
@@ -487,6 +658,10 @@ impl Registry {
 
 impl EventSink for Registry {
     fn publish(&self, self_id: i64, event: Value) {
-        self.bot_or_insert(self_id).log.publish_value(&event);
+        let bot = self.bot_or_insert(self_id);
+        // A remote link that claimed a sandbox bot publishes instead.
+        if bot.sandbox_publishes() {
+            bot.log.publish_value(&event);
+        }
     }
 }

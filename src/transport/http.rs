@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::config::{ListenConfig, NamedAppConfig, Secret};
-use crate::core::{AppOptions, Hub, Role};
+use crate::core::{AppOptions, Hub, Role, SessionOnDuplicate};
 
 /// The socket type of an accepted WebSocket.
 pub type UpgradedWs = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -223,6 +223,7 @@ impl AppListener {
 pub(crate) struct Caller {
     pub(crate) identity: Option<String>,
     pub(crate) options: AppOptions,
+    pub(crate) on_duplicate: SessionOnDuplicate,
 }
 
 impl AppListener {
@@ -245,6 +246,7 @@ impl AppListener {
                 return Ok(Caller {
                     identity: Some(app.name.clone()),
                     options: app.app.clone(),
+                    on_duplicate: app.on_duplicate,
                 });
             }
         }
@@ -253,11 +255,13 @@ impl AppListener {
             None => Ok(Caller {
                 identity: None,
                 options: config.app,
+                on_duplicate: SessionOnDuplicate::Replace,
             }),
             Some(name) => match apps.iter().find(|a| &a.name == name) {
                 Some(app) if app.access_token.is_empty() => Ok(Caller {
                     identity: Some(app.name.clone()),
                     options: app.app.clone(),
+                    on_duplicate: app.on_duplicate,
                 }),
                 Some(_) => Err(error(
                     StatusCode::FORBIDDEN,
@@ -315,8 +319,23 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
         .iter()
         .map(|b| {
             let h = b.health();
+            let links: Vec<_> = b
+                .links
+                .all()
+                .iter()
+                .map(|k| {
+                    json!({
+                        "id": k.id, "kind": k.kind, "role": k.role, "peer": k.peer, "state": k.state(),
+                        "carries_actions": k.carries_actions(), "publishes_events": k.publishes(),
+                        "since_unix_ms": k.since_unix_ms,
+                        "last_heartbeat_unix_ms": Some(k.last_heartbeat_unix_ms.load(Relaxed)).filter(|t| *t > 0),
+                        "standby_events_dropped": k.standby_events_dropped.load(Relaxed),
+                        "binary_frames_dropped": k.binary_frames_dropped.load(Relaxed),
+                    })
+                })
+                .collect();
             json!({
-                "self_id": b.self_id, "online": h.online, "good": h.good,
+                "self_id": b.self_id, "online": h.online, "good": h.good, "links": links,
                 "next_seq": b.log.head(), "first_retained_seq": b.log.first_retained(),
                 "saved_cursors": b.cursors.iter().map(|c| (c.key().clone(), *c.value())).collect::<HashMap<_, _>>(),
             })
@@ -339,7 +358,24 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
         })
         .collect();
     apps.sort_by_key(|a| a["id"].as_u64());
-    Json(json!({"status": "ok", "data": {"bots": bots, "apps": apps, "pending_actions": hub.dispatcher.pending_len()}})).into_response()
+    let mut dials: Vec<_> = hub
+        .registry
+        .dials
+        .iter()
+        .map(|d| d.value().clone())
+        .collect();
+    dials.sort_by(|a, b| (a.kind, &a.name, a.self_id).cmp(&(b.kind, &b.name, b.self_id)));
+    let drops = &hub.dispatcher.dropped_answers;
+    let dropped_answers = json!({
+        "wrong_link": drops.wrong_link.load(Relaxed),
+        "unknown_echo": drops.unknown_echo.load(Relaxed),
+        "late": drops.late.load(Relaxed),
+    });
+    Json(json!({"status": "ok", "data": {
+        "bots": bots, "apps": apps, "dials": dials,
+        "pending_actions": hub.dispatcher.pending_len(), "dropped_answers": dropped_answers,
+    }}))
+    .into_response()
 }
 
 /// `/`, `/api`, `/event`, `/{self_id}/`, `/{self_id}/api`, `/{self_id}/event`.
@@ -413,9 +449,14 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
     let config = super::app_ws_config(hub.settings.max_inbound_frame_bytes);
     let tasks = hub.tasks.clone();
     upgrade(&mut req, &tasks, config, move |ws| async move {
-        let ctx = hub
-            .registry
-            .register_app(bot, role, caller.options, caller.identity, peer);
+        let ctx = hub.registry.register_app(
+            bot,
+            role,
+            caller.options,
+            caller.identity,
+            peer,
+            caller.on_duplicate,
+        );
         let stop = hub.shutdown.clone();
         super::session::run_app(hub, ws, ctx, stop).await;
     })

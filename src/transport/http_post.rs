@@ -136,6 +136,7 @@ async fn deliver(
         target.app.clone(),
         Some(identity.clone()),
         target.url.clone(),
+        crate::core::SessionOnDuplicate::Replace,
     );
     tracing::info!(url = %target.url, self_id = bot.self_id, "http post target ready");
     let mut sub = Subscription::new(bot.log.clone(), start);

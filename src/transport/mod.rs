@@ -10,7 +10,9 @@ pub mod session;
 
 use std::time::Duration;
 
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// WebSocket limits for app connections: small eager read buffers keep idle
 /// connections cheap (tungstenite's defaults cost ~134 KiB each), and an
@@ -46,6 +48,69 @@ pub fn upstream_ws_config(max_inbound: usize) -> WebSocketConfig {
         .read_buffer_size(16 * 1024)
         .max_message_size(Some(max_inbound))
         .max_frame_size(Some(max_inbound))
+}
+
+/// Ends a WebSocket with a closing handshake, whichever side started it.
+///
+/// With `ours`, the gateway starts the close: the frame is sent, then the
+/// socket is read until the peer's Close (or TCP end), at most `limit`. Without
+/// it, the peer's Close was just received: reading on flushes the Close reply
+/// tungstenite queued (echoing the peer's code), and then ends (a server) or
+/// waits for the peer to drop TCP (a client), again at most `limit`. Text
+/// frames still arriving meanwhile go to `on_text` (an upstream's last events).
+pub async fn close_handshake<S, K>(
+    sink: &mut K,
+    stream: &mut S,
+    ours: Option<CloseFrame>,
+    limit: Duration,
+    mut on_text: impl FnMut(Utf8Bytes),
+) where
+    K: futures::Sink<Message> + Unpin,
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    use futures::{SinkExt, StreamExt};
+    let work = async {
+        if let Some(frame) = ours {
+            if sink.send(Message::Close(Some(frame))).await.is_err() {
+                return;
+            }
+        }
+        while let Some(Ok(msg)) = stream.next().await {
+            if let Message::Text(text) = msg {
+                on_text(text);
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, work).await;
+}
+
+/// A close frame with a numeric code and a reason.
+pub fn close_frame(code: u16, reason: impl Into<String>) -> CloseFrame {
+    let mut reason: String = reason.into();
+    // A control frame's payload is at most 125 bytes: 2 for the code.
+    if reason.len() > 123 {
+        let mut cut = 123;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+    }
+    CloseFrame {
+        code: CloseCode::from(code),
+        reason: Utf8Bytes::from(reason),
+    }
+}
+
+/// The close code a read error calls for (RFC 6455 §7.4.1), when the socket
+/// can still carry a Close: 1002 protocol error, 1007 bad UTF-8, 1009 too big.
+pub fn close_for_read_error(err: &tokio_tungstenite::tungstenite::Error) -> Option<CloseFrame> {
+    use tokio_tungstenite::tungstenite::Error;
+    match err {
+        Error::Protocol(p) => Some(close_frame(1002, format!("protocol error: {p}"))),
+        Error::Utf8(_) => Some(close_frame(1007, "text frame is not valid UTF-8")),
+        Error::Capacity(c) => Some(close_frame(1009, format!("frame too large: {c}"))),
+        _ => None,
+    }
 }
 
 /// Capped exponential backoff with full jitter, reset after a healthy period.

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use super::session::{run_app, SessionEnd};
 use super::Backoff;
 use crate::config::ReverseConfig;
-use crate::core::{Bot, Hub, Role};
+use crate::core::{Bot, DialStatus, Hub, Role};
 use tokio_util::sync::CancellationToken;
 
 /// A connection that stayed up this long resets the backoff.
@@ -119,7 +119,29 @@ async fn dial_loop(
     let identity = format!("reverse:{name}:{}", bot.self_id);
     let mut last_problem: Option<String> = None;
     let config = super::app_ws_config(hub.settings.max_inbound_frame_bytes);
+    let url_for_logs = redact(&url);
+    let dial_key = format!("reverse:{name}:{}:{}", bot.self_id, role.header_value());
+    let set_dial = |state: &'static str, last_error: Option<String>, next: Option<i64>| {
+        hub.registry.dials.insert(
+            dial_key.clone(),
+            DialStatus {
+                kind: "reverse",
+                name: name.clone(),
+                url: url_for_logs.clone(),
+                self_id: Some(bot.self_id),
+                state,
+                last_error,
+                next_attempt_unix_ms: next,
+            },
+        );
+    };
+    let _forget = DialGuard {
+        hub: &hub,
+        key: dial_key.clone(),
+    };
+    let mut refused = false;
     loop {
+        set_dial("connecting", last_problem.clone(), None);
         let attempt = async {
             let req = build_request(&target, &url, &bot, role)?;
             tokio_tungstenite::connect_async_with_config(req, Some(config), true).await
@@ -130,6 +152,8 @@ async fn dial_loop(
         };
         let problem = match outcome {
             Ok(Ok((ws, _resp))) => {
+                set_dial("connected", None, None);
+                refused = false;
                 let started = Instant::now();
                 let ctx = hub.registry.register_app(
                     bot.clone(),
@@ -137,6 +161,7 @@ async fn dial_loop(
                     target.app.clone(),
                     role.receives_events().then(|| identity.clone()),
                     url.clone(),
+                    crate::core::SessionOnDuplicate::Replace,
                 );
                 // run_app returns only after its close handshake is done or
                 // timed out, so the next dial never overlaps the old
@@ -157,7 +182,10 @@ async fn dial_loop(
                     _ => None,
                 }
             }
-            Ok(Err(e)) => Some(describe(&e)),
+            Ok(Err(e)) => {
+                refused = matches!(e, WsError::Http(_));
+                Some(describe(&e))
+            }
             Err(_) => Some(format!(
                 "no handshake within {} ms",
                 hub.settings.handshake_timeout.as_millis()
@@ -176,10 +204,27 @@ async fn dial_loop(
         } else {
             last_problem = None;
         }
+        set_dial(
+            if refused { "refused" } else { "backoff" },
+            last_problem.clone(),
+            Some(crate::core::links::unix_ms() + delay.as_millis() as i64),
+        );
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+/// Removes a dial's status row when its loop ends (target removed, shutdown).
+struct DialGuard<'a> {
+    hub: &'a Hub,
+    key: String,
+}
+
+impl Drop for DialGuard<'_> {
+    fn drop(&mut self) {
+        self.hub.registry.dials.remove(&self.key);
     }
 }
 

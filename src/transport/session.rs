@@ -22,7 +22,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::{close_for_read_error, close_handshake};
 use crate::core::bus::{BusEvent, Gap};
+use crate::core::links::close_code;
 use crate::core::{AppCtx, Hub, LagPolicy, Subscription};
 use crate::protocol::{classify, retcode, Frame, FrameError, Response};
 
@@ -30,6 +32,8 @@ use crate::protocol::{classify, retcode, Frame, FrameError, Response};
 const MAX_ACTIONS_IN_FLIGHT: usize = 256;
 /// Events written per batch before a flush.
 const EVENT_BATCH: usize = 64;
+/// The close reason for a binary frame from an app.
+const BINARY_REASON: &str = "binary frames are not OneBot frames; send text";
 
 /// Why a session ended.
 #[derive(Debug)]
@@ -48,6 +52,14 @@ pub enum SessionEnd {
     TooBig(String),
     /// A configuration reload removed the reverse target this session belongs to.
     Removed,
+    /// A newer session of the same named app took over.
+    Replaced,
+    /// A session of the same named app is live and the app refuses duplicates.
+    Refused(String),
+    /// The app sent a binary frame.
+    Binary,
+    /// The app broke the WebSocket protocol; the frame is the RFC close to send.
+    Protocol(CloseFrame),
 }
 
 impl SessionEnd {
@@ -65,6 +77,13 @@ impl SessionEnd {
                 CloseCode::Away,
                 String::from("removed from the gateway's configuration"),
             ),
+            Self::Replaced => (
+                CloseCode::from(close_code::REPLACED),
+                String::from("replaced by a newer connection"),
+            ),
+            Self::Refused(why) => (CloseCode::from(close_code::DUPLICATE_REFUSED), why.clone()),
+            Self::Binary => (CloseCode::Unsupported, String::from(BINARY_REASON)),
+            Self::Protocol(frame) => return Some(frame.clone()),
         };
         Some(CloseFrame {
             code,
@@ -89,6 +108,10 @@ impl std::fmt::Display for SessionEnd {
             Self::Shutdown => f.write_str("gateway shutting down"),
             Self::TooBig(why) => write!(f, "frame too large: {why}"),
             Self::Removed => f.write_str("removed from the gateway's configuration"),
+            Self::Replaced => f.write_str("replaced by a newer connection"),
+            Self::Refused(why) => f.write_str(why),
+            Self::Binary => f.write_str(BINARY_REASON),
+            Self::Protocol(frame) => write!(f, "{} {}", u16::from(frame.code), frame.reason),
         }
     }
 }
@@ -144,6 +167,31 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sink, mut stream) = ws.split();
+    let close_timeout = hub.settings.close_timeout;
+    // One live session per named identity: a newer one replaces this one
+    // (or is refused), and is started only after this one saved its cursor.
+    let claim = match &ctx.identity {
+        None => None,
+        Some(identity) => {
+            let wait = close_timeout + hub.settings.write_timeout;
+            match hub.registry.claim_identity(ctx, identity, wait).await {
+                Ok(claim) => Some(claim),
+                Err(reason) => {
+                    let end = SessionEnd::Refused(reason);
+                    close_handshake(
+                        &mut sink,
+                        &mut stream,
+                        end.close_frame(),
+                        close_timeout,
+                        |_| {},
+                    )
+                    .await;
+                    return end;
+                }
+            }
+        }
+    };
+    let replaced = claim.as_ref().map(|c| c.replaced().clone());
     let (reply_tx, mut reply_rx) = mpsc::channel::<Utf8Bytes>(hub.settings.app_queue);
     let started = Instant::now();
     let last_heard = AtomicU64::new(0);
@@ -162,23 +210,19 @@ where
                 Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
                     return SessionEnd::TooBig(e.to_string())
                 }
-                Some(Err(e)) => return SessionEnd::Failed(e.to_string()),
+                Some(Err(e)) => {
+                    return match close_for_read_error(&e) {
+                        Some(frame) => SessionEnd::Protocol(frame),
+                        None => SessionEnd::Failed(e.to_string()),
+                    }
+                }
                 None => return SessionEnd::PeerClosed(None),
             };
             last_heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             let text = match msg {
                 Message::Text(text) => text,
-                Message::Binary(bytes) => match Utf8Bytes::try_from(bytes) {
-                    Ok(text) => text,
-                    Err(_) => {
-                        let resp = Response::failed(
-                            retcode::BAD_REQUEST,
-                            "binary frame is not UTF-8 JSON",
-                        );
-                        let _ = reply_tx.send(Utf8Bytes::from(resp.to_json())).await;
-                        continue;
-                    }
-                },
+                // Never executed, whatever it holds: OneBot frames are text.
+                Message::Binary(_) => return SessionEnd::Binary,
                 Message::Close(frame) => return SessionEnd::PeerClosed(frame),
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             };
@@ -269,6 +313,7 @@ where
                 _ = stop.cancelled() => {
                     return if hub.shutdown.is_cancelled() { SessionEnd::Shutdown } else { SessionEnd::Removed };
                 }
+                _ = cancelled(replaced.as_ref()) => return SessionEnd::Replaced,
                 Some(first) = reply_rx.recv() => {
                     out.push(first);
                     if reply_rx.is_empty() && in_flight.available_permits() < MAX_ACTIONS_IN_FLIGHT {
@@ -367,17 +412,26 @@ where
     if let (Some(identity), cursor @ 1..) = (&ctx.identity, confirmed.load(Ordering::Relaxed)) {
         ctx.bot.cursors.insert(identity.clone(), cursor);
     }
-    if let Some(frame) = end.close_frame() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink_close(&mut sink, frame)).await;
+    if !matches!(end, SessionEnd::Failed(_)) {
+        close_handshake(
+            &mut sink,
+            &mut stream,
+            end.close_frame(),
+            close_timeout,
+            |_| {},
+        )
+        .await;
     }
+    // The cursor is saved: a newer session of this identity may start.
+    drop(claim);
     end
 }
 
-async fn sink_close<K>(sink: &mut K, frame: CloseFrame) -> Result<(), K::Error>
-where
-    K: Sink<Message> + Unpin,
-{
-    sink.send(Message::Close(Some(frame))).await
+async fn cancelled(token: Option<&CancellationToken>) {
+    match token {
+        Some(t) => t.cancelled().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_events(

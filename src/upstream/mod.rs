@@ -32,7 +32,7 @@ impl std::fmt::Debug for UpstreamLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sandbox(_) => f.write_str("Sandbox"),
-            Self::Remote(r) => write!(f, "Remote(generation {})", r.generation),
+            Self::Remote(r) => write!(f, "Remote(link {})", r.id),
         }
     }
 }
@@ -40,9 +40,9 @@ impl std::fmt::Debug for UpstreamLink {
 /// The sending half of a connected implementation.
 #[derive(Clone, Debug)]
 pub struct RemoteLink {
-    /// Distinguishes successive connections of the same bot, so that losing
-    /// one fails exactly the actions that were sent on it.
-    pub generation: u64,
+    /// The link's id: its answers are accepted only for actions sent on it,
+    /// and losing it fails exactly those actions.
+    pub id: u64,
     /// Frames to write to the implementation's API (or Universal) socket.
     pub frames: mpsc::Sender<Utf8Bytes>,
 }

@@ -20,17 +20,21 @@ use futures::{SinkExt, StreamExt};
 use http::HeaderValue;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::{RemoteLink, UpstreamLink};
-use crate::config::Secret;
-use crate::core::{Bot, Hub, Role};
+use crate::config::{Secret, UpstreamAccount};
+use crate::core::links::{close_code, unix_ms, Attached};
+use crate::core::{Bot, DialStatus, Hub, Link, LinkKind, OnDuplicate, Role};
 use crate::protocol::{classify, Frame};
 use crate::transport::http::{check_token, error, presented_token, query_map, upgrade};
-use crate::transport::{upstream_ws_config, Backoff};
+use crate::transport::{
+    close_for_read_error, close_frame, close_handshake, upstream_ws_config, Backoff,
+};
 
 /// Echo of the gateway's own `get_login_info`, sent to learn an unknown `self_id`.
 const LOGIN_ECHO: &str = "\"obgw:login\"";
@@ -52,6 +56,8 @@ pub struct WsUpstream {
     pub reconnect: Duration,
     /// Reconnect delay cap.
     pub max_reconnect: Duration,
+    /// When the bot already has an active link.
+    pub on_duplicate: OnDuplicate,
 }
 
 /// Dials an implementation and keeps the link up until shutdown.
@@ -59,7 +65,23 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
     let mut backoff = Backoff::new(up.reconnect, up.max_reconnect);
     let mut last_problem: Option<String> = None;
     let url_for_logs = crate::transport::reverse::redact(&up.url);
+    let dial_key = format!("upstream:{url_for_logs}");
+    let set_dial = |state: &'static str, last_error: Option<String>, next: Option<i64>| {
+        hub.registry.dials.insert(
+            dial_key.clone(),
+            DialStatus {
+                kind: "upstream",
+                name: url_for_logs.clone(),
+                url: url_for_logs.clone(),
+                self_id: up.self_id,
+                state,
+                last_error,
+                next_attempt_unix_ms: next,
+            },
+        );
+    };
     loop {
+        set_dial("connecting", last_problem.clone(), None);
         let attempt = async {
             let mut req = up.url.as_str().into_client_request()?;
             if !up.access_token.is_empty() {
@@ -76,8 +98,17 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
         };
         let problem = match outcome {
             Ok(Ok((ws, _))) => {
+                set_dial("connected", None, None);
                 let started = Instant::now();
-                let reason = run_link(&hub, ws, up.self_id, Role::Universal, &up.url).await;
+                let spec = LinkSpec {
+                    kind: LinkKind::WsDialled,
+                    role: Role::Universal,
+                    peer: url_for_logs.clone(),
+                    self_id: up.self_id,
+                    on_duplicate: up.on_duplicate,
+                    allowed: None,
+                };
+                let reason = run_link(&hub, ws, spec).await;
                 if started.elapsed() >= HEALTHY_AFTER {
                     backoff.reset();
                 }
@@ -85,6 +116,7 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
                     return;
                 }
                 tracing::warn!(url = %url_for_logs, %reason, "upstream link lost; reconnecting");
+                last_problem = Some(reason);
                 None
             }
             Ok(Err(e)) => Some(e.to_string()),
@@ -94,11 +126,14 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
         if let Some(p) = problem {
             if last_problem.as_deref() != Some(p.as_str()) {
                 tracing::warn!(url = %url_for_logs, reason = %p, retry_in_ms = delay.as_millis() as u64, "cannot reach upstream");
-                last_problem = Some(p);
             }
-        } else {
-            last_problem = None;
+            last_problem = Some(p);
         }
+        set_dial(
+            "backoff",
+            last_problem.clone(),
+            Some(unix_ms() + delay.as_millis() as i64),
+        );
         tokio::select! {
             _ = hub.shutdown.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
@@ -106,83 +141,145 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
     }
 }
 
+/// Who an upstream connection claims to be and under which rules.
+#[derive(Debug, Clone)]
+pub struct LinkSpec {
+    /// How it connected.
+    pub kind: LinkKind,
+    /// Its role (Universal, API or Event).
+    pub role: Role,
+    /// Remote address or URL (redacted), for logs.
+    pub peer: String,
+    /// The bot, if known before the link speaks (X-Self-ID, config).
+    pub self_id: Option<i64>,
+    /// Its entry's duplicate policy.
+    pub on_duplicate: OnDuplicate,
+    /// Bots this link may claim once its self_id is learnt (`None`: any
+    /// bot not served by the sandbox).
+    pub allowed: Option<Vec<i64>>,
+}
+
+/// Why an upstream link ended, and whether the gateway sends a Close first.
+struct LinkEnd {
+    reason: String,
+    close: Option<CloseFrame>,
+    /// The socket failed: no handshake is possible.
+    broken: bool,
+}
+
+impl LinkEnd {
+    fn gateway(code: u16, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self {
+            close: Some(close_frame(code, reason.clone())),
+            reason,
+            broken: false,
+        }
+    }
+    fn peer(reason: String) -> Self {
+        Self {
+            reason,
+            close: None,
+            broken: false,
+        }
+    }
+    fn broken(reason: String) -> Self {
+        Self {
+            reason,
+            close: None,
+            broken: true,
+        }
+    }
+}
+
 /// Drives one upstream connection until it ends; returns why it ended.
 ///
-/// `self_id` is the bot if known (X-Self-ID, config); otherwise it is learnt
-/// from the first event or from `get_login_info`. A Universal or API role
-/// link becomes the bot's upstream for actions; Event and Universal links
-/// feed its event log.
-async fn run_link<S>(
-    hub: &Arc<Hub>,
-    ws: WebSocketStream<S>,
-    self_id: Option<i64>,
-    role: Role,
-    peer: &str,
-) -> String
+/// The bot is `spec.self_id` if known; otherwise it is learnt from the first
+/// event or from `get_login_info`. The link is attached to its bot under its
+/// duplicate policy (active, standby or refused; see [`crate::core::links`]);
+/// only an active link's events are published and only the active action
+/// carrier is sent actions. Every end is a closing handshake when the socket
+/// still allows one.
+async fn run_link<S>(hub: &Arc<Hub>, ws: WebSocketStream<S>, spec: LinkSpec) -> String
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sink, mut stream) = ws.split();
+    let role = spec.role;
+    let close_timeout = hub.settings.close_timeout;
     let mut pending_events: Vec<(crate::protocol::event::EventHeader, Utf8Bytes)> = Vec::new();
-    // Learn the account first when nobody told us.
-    let self_id = match self_id {
+    let self_id = match spec.self_id {
         Some(id) => id,
-        None => {
-            let ask = format!(r#"{{"action":"get_login_info","params":{{}},"echo":{LOGIN_ECHO}}}"#);
-            if let Err(e) = sink.send(Message::Text(ask.into())).await {
-                return format!("write failed: {e}");
-            }
-            let learn = async {
-                while let Some(msg) = stream.next().await {
-                    let Ok(Message::Text(text)) = msg else {
-                        continue;
-                    };
-                    match classify(&text) {
-                        Ok(Frame::Response(r))
-                            if r.echo.as_ref().map(|e| e.get()) == Some(LOGIN_ECHO) =>
-                        {
-                            return r
-                                .data_value()
-                                .get("user_id")
-                                .and_then(crate::protocol::event::value_i64);
-                        }
-                        Ok(Frame::Event(h)) => {
-                            if let Some(id) = h.self_id {
-                                if !h.post_type.eq(&crate::protocol::event::PostType::MetaEvent) {
-                                    pending_events.push((h, text));
-                                }
-                                return Some(id);
-                            }
-                        }
-                        _ => {}
-                    }
+        None => match learn_self_id(hub, &mut sink, &mut stream, &mut pending_events).await {
+            Ok(id) => {
+                if let Err(reason) = may_claim(hub, id, spec.allowed.as_deref()) {
+                    tracing::warn!(self_id = id, ?role, peer = %spec.peer, %reason, "upstream refused");
+                    let frame = close_frame(close_code::CLAIM_REFUSED, reason.clone());
+                    close_handshake(&mut sink, &mut stream, Some(frame), close_timeout, |_| {})
+                        .await;
+                    return reason;
                 }
-                None
-            };
-            match tokio::time::timeout(hub.settings.handshake_timeout, learn).await {
-                Ok(Some(id)) => id,
-                Ok(None) => return String::from("closed before telling its self_id"),
-                Err(_) => {
-                    return String::from(
-                        "did not tell its self_id (no event, no get_login_info answer) in time",
-                    )
-                }
+                id
             }
-        }
+            Err(reason) => {
+                tracing::warn!(?role, peer = %spec.peer, %reason, "upstream refused");
+                let frame = close_frame(close_code::NO_SELF_ID, reason.clone());
+                close_handshake(&mut sink, &mut stream, Some(frame), close_timeout, |_| {}).await;
+                return reason;
+            }
+        },
     };
     let bot = hub.registry.bot_or_insert(self_id);
-    let generation = hub.dispatcher.next_generation();
+    let link_id = hub.registry.new_link_id();
     let (frames_tx, mut frames_rx) = mpsc::channel::<Utf8Bytes>(1024);
-    let carries_actions = role.sends_actions();
-    if carries_actions {
-        bot.set_upstream(Some(UpstreamLink::Remote(RemoteLink {
-            generation,
+    let (probe_tx, mut probe_rx) = mpsc::channel::<oneshot::Sender<()>>(4);
+    let link = Link::new(
+        link_id,
+        spec.kind,
+        role,
+        spec.peer.clone(),
+        UpstreamLink::Remote(RemoteLink {
+            id: link_id,
             frames: frames_tx,
-        })));
+        }),
+        spec.on_duplicate,
+        Some(probe_tx),
+    );
+    match bot.attach_link(link.clone()) {
+        Attached::Active => {}
+        Attached::Standby { active } => {
+            // A restarted implementation often leaves a half-open socket
+            // behind: probe the active link now rather than wait for pings.
+            let limit = hub.settings.link_probe;
+            hub.tasks.spawn(async move {
+                for a in active {
+                    if !a.probe_alive(limit).await {
+                        tracing::warn!(self_id, link = a.id, peer = %a.peer, newcomer = link_id, probe_ms = limit.as_millis() as u64, "active link did not answer the probe; dropped as dead");
+                        a.close_with(
+                            close_code::PROBE_FAILED,
+                            format!("no answer to a ping within {} ms: dead link", limit.as_millis()),
+                        );
+                    }
+                }
+            });
+        }
+        Attached::Refused(reason) => {
+            close_handshake(
+                &mut sink,
+                &mut stream,
+                Some(close_frame(close_code::DUPLICATE_REFUSED, reason.clone())),
+                close_timeout,
+                |_| {},
+            )
+            .await;
+            return reason;
+        }
     }
-    tracing::info!(self_id, ?role, %peer, "upstream connected");
+    tracing::info!(self_id, link = link_id, ?role, peer = %spec.peer, state = ?link.state(), "upstream connected");
     for (header, text) in pending_events.drain(..) {
-        bot.log.publish_text(header, text);
+        if link.publishes() {
+            bot.log.publish_text(header, text);
+        }
     }
     let started = Instant::now();
     // Last frame of any kind (pongs included), and last text frame: a link
@@ -191,35 +288,59 @@ where
     let last_text = AtomicU64::new(0);
     // Heartbeat interval the implementation advertised (0: unknown).
     let advertised_ms = AtomicU64::new(0);
+    // Probes waiting for any frame from the implementation.
+    let probes: std::sync::Mutex<Vec<oneshot::Sender<()>>> = std::sync::Mutex::default();
+    let mut binary_logged: Option<Instant> = None;
     let reader = async {
         while let Some(msg) = stream.next().await {
+            let now = started.elapsed().as_millis() as u64;
+            last_heard.store(now, Ordering::Relaxed);
+            for waiter in probes.lock().expect("probe lock poisoned").drain(..) {
+                let _ = waiter.send(());
+            }
             let text = match msg {
                 Ok(Message::Text(t)) => t,
-                Ok(Message::Binary(b)) => match Utf8Bytes::try_from(b) {
-                    Ok(t) => t,
-                    Err(_) => continue,
-                },
+                Ok(Message::Binary(b)) => {
+                    // OneBot frames are text; a binary one is never run or published.
+                    let n = link.binary_frames_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    if binary_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                        binary_logged = Some(Instant::now());
+                        tracing::warn!(
+                            self_id,
+                            link = link_id,
+                            bytes = b.len(),
+                            dropped_so_far = n,
+                            "binary frame from upstream dropped (OneBot frames are text)"
+                        );
+                    }
+                    continue;
+                }
                 Ok(Message::Close(frame)) => {
-                    return match frame {
+                    return LinkEnd::peer(match frame {
                         Some(f) => {
                             format!("closed by upstream ({} {})", u16::from(f.code), f.reason)
                         }
                         None => String::from("closed by upstream"),
+                    })
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    return match close_for_read_error(&e) {
+                        Some(frame) => LinkEnd {
+                            reason: format!("read failed: {e}"),
+                            close: Some(frame),
+                            broken: false,
+                        },
+                        None => LinkEnd::broken(format!("read failed: {e}")),
                     }
                 }
-                Ok(_) => {
-                    last_heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-                    continue;
-                }
-                Err(e) => return format!("read failed: {e}"),
             };
-            let now = started.elapsed().as_millis() as u64;
-            last_heard.store(now, Ordering::Relaxed);
             last_text.store(now, Ordering::Relaxed);
-            on_frame(hub, &bot, text, &advertised_ms);
+            on_frame(hub, &bot, &link, text, &advertised_ms);
         }
-        String::from("connection closed")
+        LinkEnd::broken(String::from("connection closed"))
     };
+    let carries_actions = role.sends_actions();
     let writer = async {
         let ping_every = hub.settings.ping_interval;
         // Checked at least every second, so a short advertised heartbeat
@@ -254,13 +375,19 @@ where
                     // silent one: its pending actions fail and it is redialled.
                     match tokio::time::timeout(hub.settings.write_timeout, write).await {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => return format!("write failed: {e}"),
+                        Ok(Err(e)) => return LinkEnd::broken(format!("write failed: {e}")),
                         Err(_) => {
-                            return format!(
+                            return LinkEnd::gateway(1001, format!(
                                 "a write did not complete within {} ms: dead link",
                                 hub.settings.write_timeout.as_millis()
-                            )
+                            ))
                         }
+                    }
+                }
+                Some(waiter) = probe_rx.recv() => {
+                    probes.lock().expect("probe lock poisoned").push(waiter);
+                    if let Err(e) = sink.send(Message::Ping(Default::default())).await {
+                        return LinkEnd::broken(format!("write failed: {e}"));
                     }
                 }
                 _ = ping.tick() => {
@@ -268,51 +395,138 @@ where
                     let silent = now.saturating_sub(last_heard.load(Ordering::Relaxed));
                     let limit = 3 * ping_every.as_millis() as u64;
                     if silent > limit {
-                        return format!("silent for {silent} ms (limit {limit} ms): dead link");
+                        return LinkEnd::gateway(1001, format!("silent for {silent} ms (limit {limit} ms): dead link"));
                     }
                     let hb = advertised_ms.load(Ordering::Relaxed);
                     let no_heartbeat = now.saturating_sub(last_text.load(Ordering::Relaxed));
                     if hb > 0 && no_heartbeat > 2 * hb {
-                        return format!("no heartbeat for {no_heartbeat} ms (advertised interval {hb} ms): dead link");
+                        return LinkEnd::gateway(1001, format!("no heartbeat for {no_heartbeat} ms (advertised interval {hb} ms): dead link"));
                     }
                     if last_ping.elapsed() >= ping_every {
                         last_ping = Instant::now();
                         if let Err(e) = sink.send(Message::Ping(Default::default())).await {
-                            return format!("write failed: {e}");
+                            return LinkEnd::broken(format!("write failed: {e}"));
                         }
                     }
                 }
+                _ = link.close.cancelled() => {
+                    let (code, reason) = link.close_reason().unwrap_or((1000, String::from("closed by the gateway")));
+                    return LinkEnd::gateway(code, reason);
+                }
                 _ = hub.shutdown.cancelled() => {
-                    let _ = sink.send(Message::Close(None)).await;
-                    return String::from("gateway shutting down");
+                    return LinkEnd::gateway(1001, "gateway shutting down");
                 }
             }
         }
     };
-    let reason = tokio::select! {
+    let end = tokio::select! {
         r = reader => r,
         r = writer => r,
     };
-    if carries_actions {
-        // Only detach if the bot still points at this connection (a newer
-        // one may have replaced it already).
-        if let Some(UpstreamLink::Remote(link)) = bot.upstream() {
-            if link.generation == generation {
-                bot.set_upstream(None);
-            }
-        }
-        hub.dispatcher.fail_generation(self_id, generation);
+    // A standby takes over at once; only on shutdown does the link stay
+    // attached through its handshake, so that events already on the wire
+    // when the close began are still published.
+    let draining = hub.shutdown.is_cancelled();
+    if !draining {
+        bot.detach_link(link_id, &end.reason);
+        hub.dispatcher.fail_link(self_id, link_id);
     }
-    tracing::info!(self_id, ?role, %peer, %reason, "upstream disconnected");
-    reason
+    if !end.broken {
+        close_handshake(&mut sink, &mut stream, end.close, close_timeout, |text| {
+            on_frame(hub, &bot, &link, text, &advertised_ms)
+        })
+        .await;
+    }
+    if draining {
+        bot.detach_link(link_id, &end.reason);
+        hub.dispatcher.fail_link(self_id, link_id);
+    }
+    tracing::info!(self_id, link = link_id, ?role, peer = %spec.peer, reason = %end.reason, standby_events_dropped = link.standby_events_dropped.load(Ordering::Relaxed), binary_frames_dropped = link.binary_frames_dropped.load(Ordering::Relaxed), "upstream disconnected");
+    end.reason
 }
 
-fn on_frame(hub: &Hub, bot: &Bot, text: Utf8Bytes, advertised_ms: &AtomicU64) {
+/// Learns the account of a link that did not say who it is: from its first
+/// event, or by asking `get_login_info`, within the handshake timeout.
+async fn learn_self_id<K, R>(
+    hub: &Hub,
+    sink: &mut K,
+    stream: &mut R,
+    pending_events: &mut Vec<(crate::protocol::event::EventHeader, Utf8Bytes)>,
+) -> Result<i64, String>
+where
+    K: futures::Sink<Message> + Unpin,
+    R: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let ask = format!(r#"{{"action":"get_login_info","params":{{}},"echo":{LOGIN_ECHO}}}"#);
+    if sink.send(Message::Text(ask.into())).await.is_err() {
+        return Err(String::from("write failed while asking get_login_info"));
+    }
+    let learn = async {
+        while let Some(Ok(msg)) = stream.next().await {
+            let Message::Text(text) = msg else {
+                continue;
+            };
+            match classify(&text) {
+                Ok(Frame::Response(r)) if r.echo.as_ref().map(|e| e.get()) == Some(LOGIN_ECHO) => {
+                    return r
+                        .data_value()
+                        .get("user_id")
+                        .and_then(crate::protocol::event::value_i64);
+                }
+                Ok(Frame::Event(h)) => {
+                    if let Some(id) = h.self_id {
+                        if !h.post_type.eq(&crate::protocol::event::PostType::MetaEvent) {
+                            pending_events.push((h, text));
+                        }
+                        return Some(id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(hub.settings.handshake_timeout, learn).await {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(String::from("closed before telling its self_id")),
+        Err(_) => Err(format!(
+            "did not tell its self_id (no event, no get_login_info answer) within {} ms",
+            hub.settings.handshake_timeout.as_millis()
+        )),
+    }
+}
+
+/// Whether a link may claim bot `self_id`: it must be in the endpoint's
+/// `self_ids`/accounts when those are set, and a sandbox bot only when listed
+/// there explicitly.
+fn may_claim(hub: &Hub, self_id: i64, allowed: Option<&[i64]>) -> Result<(), String> {
+    match allowed {
+        Some(list) if !list.contains(&self_id) => Err(format!(
+            "bot {self_id} is not among this endpoint's self_ids / accounts"
+        )),
+        Some(_) => Ok(()),
+        None => {
+            let sandboxed = hub
+                .registry
+                .bot(self_id)
+                .is_some_and(|b| b.links.any(|l| l.kind == LinkKind::Sandbox));
+            if sandboxed {
+                Err(format!("bot {self_id} is served by the sandbox; list it in this upstream's self_ids to let an implementation take it over"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn on_frame(hub: &Hub, bot: &Bot, link: &Link, text: Utf8Bytes, advertised_ms: &AtomicU64) {
     match classify(&text) {
-        Ok(Frame::Response(resp)) => hub.dispatcher.on_answer(resp),
+        Ok(Frame::Response(resp)) => hub.dispatcher.on_answer(link.id, resp),
         Ok(Frame::Event(header)) => {
             if header.is_meta("heartbeat") {
                 // Heartbeats feed health; the gateway sends apps its own.
+                link.last_heartbeat_unix_ms
+                    .store(unix_ms(), Ordering::Relaxed);
                 if let Ok(v) = serde_json::from_str::<Value>(&text) {
                     if let Some(ms) = v.get("interval").and_then(Value::as_u64) {
                         advertised_ms.store(ms, Ordering::Relaxed);
@@ -325,12 +539,17 @@ fn on_frame(hub: &Hub, bot: &Bot, text: Utf8Bytes, advertised_ms: &AtomicU64) {
                         .pointer("/status/online")
                         .and_then(Value::as_bool)
                         .unwrap_or(true);
-                    bot.set_good(good && online);
+                    if link.carries_actions() || link.publishes() {
+                        bot.set_good(good && online);
+                    }
                 }
             } else if header.is_meta("lifecycle") {
-                tracing::debug!(self_id = bot.self_id, sub_type = ?header.sub_type, "upstream lifecycle");
-            } else {
+                tracing::debug!(self_id = bot.self_id, link = link.id, sub_type = ?header.sub_type, "upstream lifecycle");
+            } else if link.publishes() {
                 bot.log.publish_text(header, text);
+            } else {
+                // A standby's events are the active link's events again.
+                link.standby_events_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
         Ok(Frame::Action(req)) => {
@@ -348,6 +567,21 @@ pub struct ReverseUpstreamListener {
     pub hub: Arc<Hub>,
     /// Token implementations must present.
     pub access_token: Secret,
+    /// Bots allowed to dial in (empty: any bot the sandbox does not serve).
+    pub self_ids: Vec<i64>,
+    /// Bots with their own token.
+    pub accounts: Vec<UpstreamAccount>,
+    /// When the bot already has an active link.
+    pub on_duplicate: OnDuplicate,
+}
+
+impl ReverseUpstreamListener {
+    /// The bots this endpoint admits, when it restricts them.
+    fn allowed(&self) -> Option<Vec<i64>> {
+        let mut list = self.self_ids.clone();
+        list.extend(self.accounts.iter().map(|a| a.self_id));
+        (!list.is_empty()).then_some(list)
+    }
 }
 
 /// Router of a `ws-reverse` upstream listener: any path accepts an implementation.
@@ -365,19 +599,29 @@ async fn accept_upstream(
         .get::<crate::transport::http::PeerAddr>()
         .map(|p| p.0.to_string())
         .unwrap_or_default();
-    if let Err(resp) = check_token(
-        &l.access_token,
-        presented_token(req.headers(), &query).as_deref(),
-    ) {
-        tracing::warn!(%peer, status = resp.status().as_u16(), "upstream refused: bad or missing access token");
-        return resp;
-    }
     let header = |name: &str| {
         req.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
+    // Non-numeric X-Self-ID (onebots) is accepted: the account is then learnt from the link.
+    let self_id = header("X-Self-ID").and_then(|s| s.parse::<i64>().ok());
+    // A bot with its own token must present that one, not the shared one.
+    let token = self_id
+        .and_then(|id| l.accounts.iter().find(|a| a.self_id == id))
+        .map_or(&l.access_token, |a| &a.access_token);
+    if let Err(resp) = check_token(token, presented_token(req.headers(), &query).as_deref()) {
+        tracing::warn!(%peer, ?self_id, status = resp.status().as_u16(), "upstream refused: bad or missing access token");
+        return resp;
+    }
+    let allowed = l.allowed();
+    if let Some(id) = self_id {
+        if let Err(reason) = may_claim(&l.hub, id, allowed.as_deref()) {
+            tracing::warn!(%peer, self_id = id, %reason, "upstream refused");
+            return error(StatusCode::FORBIDDEN, reason);
+        }
+    }
     let role = match header("X-Client-Role") {
         None => Role::Universal,
         Some(r) => match Role::parse(r) {
@@ -390,12 +634,18 @@ async fn accept_upstream(
             }
         },
     };
-    // Non-numeric X-Self-ID (onebots) is accepted: the account is then learnt from the link.
-    let self_id = header("X-Self-ID").and_then(|s| s.parse::<i64>().ok());
     let hub = l.hub.clone();
     let config = upstream_ws_config(hub.settings.max_inbound_frame_bytes);
     let tasks = hub.tasks.clone();
+    let spec = LinkSpec {
+        kind: LinkKind::WsDialIn,
+        role,
+        peer,
+        self_id,
+        on_duplicate: l.on_duplicate,
+        allowed,
+    };
     upgrade(&mut req, &tasks, config, move |ws| async move {
-        run_link(&hub, ws, self_id, role, &peer).await;
+        run_link(&hub, ws, spec).await;
     })
 }

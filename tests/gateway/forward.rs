@@ -165,7 +165,8 @@ async fn heartbeats_carry_the_bots_real_status() {
     assert_eq!(beat["interval"], 100);
     assert_eq!(beat["status"]["online"], true);
     // The upstream goes away: the next heartbeat says so.
-    gw.hub.registry.bot(10000).unwrap().set_upstream(None);
+    let bot = gw.hub.registry.bot(10000).unwrap();
+    bot.detach_link(bot.links.all()[0].id, "test: the upstream goes away");
     let beat = loop {
         let b = app.next_json().await.unwrap();
         if b["status"]["online"] == false {

@@ -9,6 +9,8 @@ mod dispatcher;
 mod forward;
 mod http_api;
 mod http_post;
+mod links;
+mod rawws;
 mod reload;
 mod reverse;
 mod upstream;
