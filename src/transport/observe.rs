@@ -33,8 +33,28 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
     let actions = Family::<Labels, Counter>::default();
     let lag = Family::<Labels, Gauge>::default();
     let pending = Gauge::<i64>::default();
+    let links = Family::<Labels, Gauge>::default();
+    let standby_dropped = Family::<Labels, Counter>::default();
+    let binary_dropped = Family::<Labels, Counter>::default();
+    let dials = Family::<Labels, Gauge>::default();
+    let answers_dropped = Family::<Labels, Counter>::default();
     for bot in l.hub.registry.bots() {
         let labels = vec![(String::from("self_id"), bot.self_id.to_string())];
+        for link in bot.links.all() {
+            let state = match link.state() {
+                crate::core::LinkState::Active => "active",
+                crate::core::LinkState::Standby => "standby",
+            };
+            let mut by_state = labels.clone();
+            by_state.push((String::from("state"), state.to_owned()));
+            links.get_or_create(&by_state).inc();
+            standby_dropped
+                .get_or_create(&labels)
+                .inc_by(link.standby_events_dropped.load(Relaxed));
+            binary_dropped
+                .get_or_create(&labels)
+                .inc_by(link.binary_frames_dropped.load(Relaxed));
+        }
         bot_online
             .get_or_create(&labels)
             .set(i64::from(bot.health().online));
@@ -77,6 +97,48 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
         }
     }
     pending.set(l.hub.dispatcher.pending_len() as i64);
+    for d in l.hub.registry.dials.iter() {
+        let labels = vec![
+            (String::from("kind"), d.kind.to_owned()),
+            (String::from("state"), d.state.to_owned()),
+        ];
+        dials.get_or_create(&labels).inc();
+    }
+    let drops = &l.hub.dispatcher.dropped_answers;
+    for (why, n) in [
+        ("wrong_link", &drops.wrong_link),
+        ("unknown_echo", &drops.unknown_echo),
+        ("late", &drops.late),
+    ] {
+        answers_dropped
+            .get_or_create(&vec![(String::from("reason"), why.to_owned())])
+            .inc_by(n.load(Relaxed));
+    }
+    m.register(
+        "upstream_links",
+        "Upstream links by bot and state (active or standby)",
+        links,
+    );
+    m.register(
+        "standby_events_dropped",
+        "Events received on standby links, not published (the active link publishes them)",
+        standby_dropped,
+    );
+    m.register(
+        "upstream_binary_frames_dropped",
+        "Binary frames from upstreams, dropped (OneBot frames are text)",
+        binary_dropped,
+    );
+    m.register(
+        "dials",
+        "Outbound connections (reverse targets, dialled upstreams) by kind and state",
+        dials,
+    );
+    m.register(
+        "answers_dropped",
+        "Upstream answers dropped: on another link than the action, an echo the gateway did not send, or after the action ended",
+        answers_dropped,
+    );
     m.register(
         "bot_online",
         "1 while the bot's upstream is connected",
@@ -154,6 +216,10 @@ const DASHBOARD: &str = r#"<!doctype html>
 <p>Live from <code>/status</code>, every second. <span id="err"></span></p>
 <h2>Bots</h2>
 <table><thead><tr><th>self_id</th><th>upstream</th><th>events</th><th>retained from</th><th>pending actions</th></tr></thead><tbody id="bots"></tbody></table>
+<h2>Upstream links</h2>
+<table><thead><tr><th>bot</th><th>link</th><th>kind</th><th>role</th><th>peer</th><th>state</th><th>since</th><th>last heartbeat</th><th>standby events dropped</th></tr></thead><tbody id="links"></tbody></table>
+<h2>Outbound connections</h2>
+<table><thead><tr><th>name</th><th>kind</th><th>bot</th><th>url</th><th>state</th><th>last error</th><th>next attempt</th></tr></thead><tbody id="dials"></tbody></table>
 <h2>Apps</h2>
 <table><thead><tr><th>app</th><th>bot</th><th>role</th><th>peer</th><th>delivered</th><th>replayed</th><th>lost</th><th>lag</th><th>actions</th></tr></thead><tbody id="apps"></tbody></table>
 <script>
@@ -172,6 +238,16 @@ async function tick() {
     fill('bots', data.bots.map((b) => {
       const state = cell(b.online ? 'online' : 'away'); state.className = b.online ? 'on' : 'off';
       return [cell(b.self_id), state, cell(b.next_seq - 1), cell(b.first_retained_seq), cell(data.pending_actions)];
+    }));
+    const time = (ms) => ms ? new Date(ms).toLocaleTimeString() : '-';
+    fill('links', data.bots.flatMap((b) => b.links.map((k) => {
+      const state = cell(k.state); state.className = k.state === 'active' ? 'on' : '';
+      return [cell(b.self_id), cell(k.id), cell(k.kind), cell(k.role), cell(k.peer), state,
+        cell(time(k.since_unix_ms)), cell(time(k.last_heartbeat_unix_ms)), cell(k.standby_events_dropped)];
+    })));
+    fill('dials', data.dials.map((d) => {
+      const state = cell(d.state); state.className = d.state === 'connected' ? 'on' : 'off';
+      return [cell(d.name), cell(d.kind), cell(d.self_id), cell(d.url), state, cell(d.last_error), cell(time(d.next_attempt_unix_ms))];
     }));
     fill('apps', data.apps.map((a) => [cell(a.identity ?? '#' + a.id), cell(a.self_id), cell(a.role), cell(a.peer),
       cell(a.delivered), cell(a.replayed), cell(a.lost), cell(a.lag), cell(a.actions)]));

@@ -590,3 +590,63 @@ async fn binary_frames_are_refused_from_apps_and_dropped_from_upstreams() {
     assert_eq!(next_action_on(&mut imp).await["action"], "get_status");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn status_and_metrics_list_links_and_outbound_connections_that_are_down() {
+    // Ports nobody listens on: bound, then dropped.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let gw = start(&format!(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\n[[upstream]]\ntype = \"sandbox\"\n[[upstream]]\ntype = \"ws\"\nurl = \"ws://{dead_addr}/?access_token=s3cret\"\n[[reverse]]\nname = \"nonebot\"\nurl = \"ws://{dead_addr}/onebot/v11/ws\"\n"
+    ))
+    .await;
+    eventually("both outbound connections failed once", || {
+        let d = &gw.hub.registry.dials;
+        d.len() == 2
+            && d.iter()
+                .all(|d| d.state == "backoff" && d.last_error.is_some())
+    })
+    .await;
+    let dials = status(&gw).await["dials"].clone();
+    let dials = dials.as_array().unwrap();
+    let upstream = dials
+        .iter()
+        .find(|d| d["kind"] == "upstream")
+        .expect("the ws upstream is listed");
+    assert_eq!(upstream["state"], "backoff", "{upstream}");
+    assert!(
+        upstream["url"]
+            .as_str()
+            .unwrap()
+            .contains("access_token=<redacted>"),
+        "{upstream}"
+    );
+    assert!(upstream["next_attempt_unix_ms"].is_i64());
+    let reverse = dials
+        .iter()
+        .find(|d| d["kind"] == "reverse")
+        .expect("the reverse target is listed");
+    assert_eq!(reverse["name"], "nonebot");
+    assert_eq!(reverse["self_id"], 10000);
+    assert_eq!(reverse["state"], "backoff", "{reverse}");
+    let links = bot_links(&status(&gw).await, 10000);
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0]["kind"], "sandbox");
+    assert_eq!(links[0]["state"], "active");
+    let (code, metrics) = http_text(gw.listen_addrs[0], "GET", "/metrics", None, None).await;
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("onebot_gateway_upstream_links{self_id=\"10000\",state=\"active\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("onebot_gateway_dials{kind=\"reverse\",state=\"backoff\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("onebot_gateway_answers_dropped_total{reason=\"wrong_link\"} 0"),
+        "{metrics}"
+    );
+    gw.shutdown().await;
+}
