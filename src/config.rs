@@ -156,6 +156,8 @@ pub struct GatewayConfig {
     pub close_timeout_ms: u64,
     /// When a second link of a bot arrives, how long the active link has to answer a ping, ms.
     pub link_probe_ms: u64,
+    /// Least spacing of the Pings that confirm what an app has read, ms.
+    pub confirm_interval_ms: u64,
 }
 
 impl Default for GatewayConfig {
@@ -174,6 +176,7 @@ impl Default for GatewayConfig {
             action_burst: 1,
             close_timeout_ms: 1_000,
             link_probe_ms: 2_000,
+            confirm_interval_ms: 200,
         }
     }
 }
@@ -201,6 +204,7 @@ impl GatewayConfig {
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             close_timeout: Duration::from_millis(self.close_timeout_ms),
             link_probe: Duration::from_millis(self.link_probe_ms),
+            confirm_interval: Duration::from_millis(self.confirm_interval_ms),
         }
     }
 }
@@ -526,6 +530,7 @@ impl Config {
             ("gateway.write_timeout_ms", g.write_timeout_ms),
             ("gateway.close_timeout_ms", g.close_timeout_ms),
             ("gateway.link_probe_ms", g.link_probe_ms),
+            ("gateway.confirm_interval_ms", g.confirm_interval_ms),
             (
                 "gateway.max_inbound_frame_bytes",
                 g.max_inbound_frame_bytes as u64,

@@ -44,6 +44,8 @@ pub struct SessionSettings {
     pub close_timeout: Duration,
     /// How long the active link has to answer a probe when a rival arrives.
     pub link_probe: Duration,
+    /// Least spacing of the Pings that confirm what an app has read.
+    pub confirm_interval: Duration,
 }
 
 /// What every session and transport shares: the registry, the dispatcher,

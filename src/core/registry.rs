@@ -183,8 +183,12 @@ pub struct AppStats {
     pub lost: AtomicU64,
     /// Events not sent because they exceed the app's `max_frame_bytes`.
     pub oversize: AtomicU64,
-    /// The app's cursor: the next sequence number it will be sent.
+    /// The app's written cursor: the next sequence number it will be sent.
     pub cursor: AtomicU64,
+    /// The app's confirmed cursor: events before it were provably read by the app.
+    pub confirmed: AtomicU64,
+    /// Events sent again because the previous session ended before confirming them.
+    pub duplicates: AtomicU64,
     /// Actions received.
     pub actions: AtomicU64,
 }
@@ -225,6 +229,9 @@ pub struct Bot {
     health: watch::Sender<Health>,
     /// Saved cursors of app identities that are away, for replay on reconnect.
     pub cursors: DashMap<String, u64>,
+    /// Identities whose last session ended without confirming what it was
+    /// written: the written position, to count what is sent again.
+    pub unconfirmed_ends: DashMap<String, u64>,
 }
 
 impl std::fmt::Debug for Bot {
@@ -247,6 +254,7 @@ impl Bot {
                 good: false,
             }),
             cursors: DashMap::new(),
+            unconfirmed_ends: DashMap::new(),
         }
     }
 

@@ -353,6 +353,9 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
                 "delivered": s.delivered.load(Relaxed), "replayed": s.replayed.load(Relaxed),
                 "lost": s.lost.load(Relaxed), "oversize": s.oversize.load(Relaxed),
                 "actions": s.actions.load(Relaxed), "cursor": cursor,
+                "confirmed": s.confirmed.load(Relaxed),
+                "unconfirmed": cursor.saturating_sub(s.confirmed.load(Relaxed)),
+                "duplicates": s.duplicates.load(Relaxed),
                 "lag": a.role.receives_events().then(|| a.bot.log.head().saturating_sub(cursor)),
             })
         })

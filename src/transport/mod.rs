@@ -58,13 +58,15 @@ pub fn upstream_ws_config(max_inbound: usize) -> WebSocketConfig {
 /// tungstenite queued (echoing the peer's code), and then ends (a server) or
 /// waits for the peer to drop TCP (a client), again at most `limit`. Text
 /// frames still arriving meanwhile go to `on_text` (an upstream's last events).
+/// Returns whether the peer's Close arrived during this call.
 pub async fn close_handshake<S, K>(
     sink: &mut K,
     stream: &mut S,
     ours: Option<CloseFrame>,
     limit: Duration,
     mut on_text: impl FnMut(Utf8Bytes),
-) where
+) -> bool
+where
     K: futures::Sink<Message> + Unpin,
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
@@ -72,16 +74,20 @@ pub async fn close_handshake<S, K>(
     let work = async {
         if let Some(frame) = ours {
             if sink.send(Message::Close(Some(frame))).await.is_err() {
-                return;
+                return false;
             }
         }
+        let mut replied = false;
         while let Some(Ok(msg)) = stream.next().await {
-            if let Message::Text(text) = msg {
-                on_text(text);
+            match msg {
+                Message::Text(text) => on_text(text),
+                Message::Close(_) => replied = true,
+                _ => {}
             }
         }
+        replied
     };
-    let _ = tokio::time::timeout(limit, work).await;
+    tokio::time::timeout(limit, work).await.unwrap_or(false)
 }
 
 /// A close frame with a numeric code and a reason.
@@ -104,8 +110,11 @@ pub fn close_frame(code: u16, reason: impl Into<String>) -> CloseFrame {
 /// The close code a read error calls for (RFC 6455 §7.4.1), when the socket
 /// can still carry a Close: 1002 protocol error, 1007 bad UTF-8, 1009 too big.
 pub fn close_for_read_error(err: &tokio_tungstenite::tungstenite::Error) -> Option<CloseFrame> {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
     use tokio_tungstenite::tungstenite::Error;
     match err {
+        // The peer is gone: no Close can be sent.
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         Error::Protocol(p) => Some(close_frame(1002, format!("protocol error: {p}"))),
         Error::Utf8(_) => Some(close_frame(1007, "text frame is not valid UTF-8")),
         Error::Capacity(c) => Some(close_frame(1009, format!("frame too large: {c}"))),

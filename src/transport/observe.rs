@@ -32,6 +32,8 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
     let oversize = Family::<Labels, Counter>::default();
     let actions = Family::<Labels, Counter>::default();
     let lag = Family::<Labels, Gauge>::default();
+    let unconfirmed = Family::<Labels, Gauge>::default();
+    let duplicates = Family::<Labels, Counter>::default();
     let pending = Gauge::<i64>::default();
     let links = Family::<Labels, Gauge>::default();
     let standby_dropped = Family::<Labels, Counter>::default();
@@ -91,7 +93,15 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
         actions
             .get_or_create(&labels)
             .inc_by(s.actions.load(Relaxed));
+        duplicates
+            .get_or_create(&labels)
+            .inc_by(s.duplicates.load(Relaxed));
         if app.role.receives_events() {
+            unconfirmed.get_or_create(&labels).set(
+                s.cursor
+                    .load(Relaxed)
+                    .saturating_sub(s.confirmed.load(Relaxed)) as i64,
+            );
             lag.get_or_create(&labels)
                 .set(app.bot.log.head().saturating_sub(s.cursor.load(Relaxed)) as i64);
         }
@@ -175,6 +185,16 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
         "app_lag_events",
         "Events published but not yet written to the app",
         lag,
+    );
+    m.register(
+        "app_events_unconfirmed",
+        "Events written to the app that it has not yet confirmed reading (Ping/Pong)",
+        unconfirmed,
+    );
+    m.register(
+        "app_events_duplicates",
+        "Events sent again because the app's previous session ended before confirming them",
+        duplicates,
     );
     m.register(
         "pending_actions",

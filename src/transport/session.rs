@@ -195,10 +195,25 @@ where
     let (reply_tx, mut reply_rx) = mpsc::channel::<Utf8Bytes>(hub.settings.app_queue);
     let started = Instant::now();
     let last_heard = AtomicU64::new(0);
-    // Events before this sequence number were written with a successful flush
-    // (0: no subscription). A batch whose write failed is not confirmed, so a
-    // returning app gets it again.
+    // Two positions (0: no subscription). `written`: events before it went
+    // into the socket with a successful flush. `confirmed`: events before it
+    // were provably read by the app's WebSocket reader — a Ping carrying the
+    // written position came back as a Pong, and frames are read in order.
+    // Kernel buffers can hold megabytes the app never reads, so only the
+    // confirmed position is saved for replay (unless a closing handshake
+    // completes, which confirms everything written before it).
+    let written = AtomicU64::new(0);
     let confirmed = AtomicU64::new(0);
+    let on_confirm = |seq: u64| {
+        if confirmed.fetch_max(seq, Ordering::AcqRel) < seq {
+            ctx.stats.confirmed.store(seq, Ordering::Relaxed);
+            if let Some(identity) = &ctx.identity {
+                // Kept current while connected, so the journal's periodic
+                // save survives a crash of the gateway.
+                ctx.bot.cursors.insert(identity.clone(), seq);
+            }
+        }
+    };
 
     // Shared with the writer: it batches answers only while other actions are in flight.
     let in_flight = Arc::new(Semaphore::new(MAX_ACTIONS_IN_FLIGHT));
@@ -216,7 +231,11 @@ where
                         None => SessionEnd::Failed(e.to_string()),
                     }
                 }
-                None => return SessionEnd::PeerClosed(None),
+                None => {
+                    return SessionEnd::Failed(String::from(
+                        "connection ended without a closing handshake",
+                    ))
+                }
             };
             last_heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             let text = match msg {
@@ -224,7 +243,13 @@ where
                 // Never executed, whatever it holds: OneBot frames are text.
                 Message::Binary(_) => return SessionEnd::Binary,
                 Message::Close(frame) => return SessionEnd::PeerClosed(frame),
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Pong(payload) => {
+                    if let Ok(seq) = <[u8; 8]>::try_from(payload.as_ref()) {
+                        on_confirm(u64::from_be_bytes(seq));
+                    }
+                    continue;
+                }
+                Message::Ping(_) | Message::Frame(_) => continue,
             };
             let limit = hub.settings.max_inbound_frame_bytes;
             if text.len() > limit {
@@ -287,12 +312,38 @@ where
                 bot.cursors.insert(identity.clone(), start);
             }
             ctx.stats.cursor.store(start, Ordering::Relaxed);
+            ctx.stats.confirmed.store(start, Ordering::Relaxed);
             Subscription::new(bot.log.clone(), start)
         });
         let replay_until = bot.log.head();
+        // Events before this were written to the previous session, which
+        // ended without confirming them: they come again, counted.
+        let resent_until = ctx
+            .identity
+            .as_ref()
+            .filter(|_| receives_events)
+            .and_then(|id| bot.unconfirmed_ends.remove(id))
+            .map_or(0, |(_, seq)| seq);
         if let Some(s) = sub.as_ref() {
+            written.store(s.cursor, Ordering::Relaxed);
             confirmed.store(s.cursor, Ordering::Relaxed);
+            if resent_until > s.cursor {
+                tracing::info!(
+                    from = s.cursor,
+                    until = resent_until,
+                    "resuming after an abnormal end: events written but not confirmed come again"
+                );
+            }
         }
+        let confirm_every = hub.settings.confirm_interval;
+        // The confirmation probe: armed after a write, fired at most every
+        // `confirm_every`, at most one outstanding.
+        let probe = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(probe);
+        let mut probe_armed = false;
+        let mut probed: u64 = 0;
+        let mut last_probe = tokio::time::Instant::now() - confirm_every;
+        let mut replay_probed = false;
         let hb_every = hub.settings.heartbeat_interval;
         let mut heartbeat = tokio::time::interval_at(
             tokio::time::Instant::now() + hb_every.max(Duration::from_millis(1)),
@@ -348,7 +399,7 @@ where
                                     ctx.stats.lost.fetch_add(skipped, Ordering::Relaxed);
                                     tracing::warn!(skipped, "app too slow; skipped to the newest events (on_lag = drop-oldest)");
                                     s.cursor = skip_to;
-                                    confirmed.store(skip_to, Ordering::Relaxed);
+                                    written.store(skip_to, Ordering::Relaxed);
                                 }
                                 batch.clear();
                                 continue;
@@ -363,6 +414,9 @@ where
                             if event.seq < replay_until {
                                 ctx.stats.replayed.fetch_add(1, Ordering::Relaxed);
                             }
+                            if event.seq < resent_until {
+                                ctx.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                            }
                             out.push(text);
                         }
                     }
@@ -372,11 +426,16 @@ where
                         ctx.stats.delivered.fetch_add(n, Ordering::Relaxed);
                         if let Some(s) = sub.as_ref() {
                             ctx.stats.cursor.store(s.cursor, Ordering::Relaxed);
-                            confirmed.store(s.cursor, Ordering::Relaxed);
-                            // Kept current while connected, so the journal's
-                            // periodic save survives a crash of the gateway.
-                            if let Some(identity) = &ctx.identity {
-                                bot.cursors.insert(identity.clone(), s.cursor);
+                            written.store(s.cursor, Ordering::Relaxed);
+                            let now = tokio::time::Instant::now();
+                            if !replay_probed && s.cursor >= replay_until {
+                                // The end of a replay is confirmed at once.
+                                replay_probed = true;
+                                probe.as_mut().reset(now);
+                                probe_armed = true;
+                            } else if !probe_armed {
+                                probe.as_mut().reset((last_probe + confirm_every).max(now));
+                                probe_armed = true;
                             }
                         }
                     }
@@ -390,6 +449,24 @@ where
                         "status": {"online": health.online, "good": health.good},
                     });
                     write_all(&mut sink, [text_of(&beat)], hub.settings.write_timeout).await
+                }
+                () = &mut probe, if probe_armed => {
+                    probe_armed = false;
+                    let now = tokio::time::Instant::now();
+                    let outstanding = confirmed.load(Ordering::Acquire) < probed;
+                    let upto = written.load(Ordering::Relaxed);
+                    if upto <= confirmed.load(Ordering::Acquire) {
+                        Ok(())
+                    } else if outstanding && now - last_probe < ping_every {
+                        probe.as_mut().reset(now + confirm_every);
+                        probe_armed = true;
+                        Ok(())
+                    } else {
+                        last_probe = now;
+                        probed = upto;
+                        let payload = upto.to_be_bytes().to_vec();
+                        send_timed(&mut sink, Message::Ping(payload.into()), hub.settings.write_timeout).await
+                    }
                 }
                 _ = ping.tick() => {
                     let silent_ms = (started.elapsed().as_millis() as u64).saturating_sub(last_heard.load(Ordering::Relaxed));
@@ -409,18 +486,31 @@ where
         end = reader => end,
         end = writer => end,
     };
-    if let (Some(identity), cursor @ 1..) = (&ctx.identity, confirmed.load(Ordering::Relaxed)) {
-        ctx.bot.cursors.insert(identity.clone(), cursor);
-    }
-    if !matches!(end, SessionEnd::Failed(_)) {
-        close_handshake(
-            &mut sink,
-            &mut stream,
-            end.close_frame(),
-            close_timeout,
-            |_| {},
-        )
-        .await;
+    let completed = match end {
+        SessionEnd::Failed(_) => false,
+        _ => {
+            let peer_closed = matches!(end, SessionEnd::PeerClosed(_));
+            let replied = close_handshake(
+                &mut sink,
+                &mut stream,
+                end.close_frame(),
+                close_timeout,
+                |_| {},
+            )
+            .await;
+            peer_closed || replied
+        }
+    };
+    let (written, confirmed) = (written.into_inner(), confirmed.into_inner());
+    // A completed closing handshake confirms everything written before it.
+    let saved = if completed { written } else { confirmed };
+    ctx.stats.confirmed.store(saved, Ordering::Relaxed);
+    if let (Some(identity), 1..) = (&ctx.identity, saved) {
+        ctx.bot.cursors.insert(identity.clone(), saved);
+        if written > saved {
+            tracing::info!(confirmed = saved, written, unconfirmed = written - saved, "session ended without a closing handshake: the unconfirmed events will be sent again");
+            ctx.bot.unconfirmed_ends.insert(identity.clone(), written);
+        }
     }
     // The cursor is saved: a newer session of this identity may start.
     drop(claim);

@@ -4,6 +4,7 @@
 
 mod cli;
 mod common;
+mod crash;
 mod delivery;
 mod dispatcher;
 mod forward;
