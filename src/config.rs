@@ -246,6 +246,21 @@ pub struct NamedAppConfig {
     /// A second live session of this app: `replace` the older one (default) or `refuse` the newer.
     #[serde(default)]
     pub on_duplicate: crate::core::SessionOnDuplicate,
+    /// Where its cursor starts: at its first connection (default), or at the
+    /// gateway's start, so it gets what happened before it first connected.
+    #[serde(default)]
+    pub start: AppStart,
+}
+
+/// `[[apps]] start`: where a named app's cursor begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppStart {
+    /// At the app's first connection (the live edge then).
+    #[default]
+    FirstConnect,
+    /// At the gateway's start (or a bot's first appearance).
+    GatewayStart,
 }
 
 /// `[[reverse]]`: the gateway dials an app.

@@ -79,6 +79,7 @@ impl Gateway {
             registry: registry.clone(),
             dispatcher: Dispatcher::new(config.gateway.dispatch()),
             settings: config.gateway.sessions(),
+            draining: CancellationToken::new(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
@@ -200,6 +201,7 @@ impl Gateway {
                 }
             });
         }
+        registry.set_start_identities(start_identities(&config));
         let http_post = config
             .http_post
             .iter()
@@ -260,6 +262,9 @@ impl Gateway {
             report.push(String::from("listen: entries removed: needs a restart"));
         }
         if new.apps != live.config.apps {
+            self.hub
+                .registry
+                .set_start_identities(start_identities(&new));
             for listener in &live.listeners {
                 *listener.apps.write().expect("listener lock poisoned") = new.apps.clone();
             }
@@ -318,13 +323,34 @@ impl Gateway {
     /// them up to the configured grace period; then saves cursors and lets
     /// the journal commit what it holds.
     pub async fn shutdown(self) {
-        self.hub.shutdown.cancel();
-        self.hub.tasks.close();
-        let grace = self.hub.settings.shutdown_grace;
-        if tokio::time::timeout(grace, self.hub.tasks.wait())
-            .await
-            .is_err()
-        {
+        let hub = &self.hub;
+        let grace = hub.settings.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
+        // 1. Stop accepting and close every upstream link with a handshake,
+        //    reading each until its Close: events already on the wire are
+        //    published (and journaled) before anything else closes.
+        hub.draining.cancel();
+        let drain_limit = (hub.settings.close_timeout + Duration::from_millis(500)).min(grace);
+        if !wait_until(drain_limit, || hub.registry.remote_links() == 0).await {
+            tracing::warn!(
+                left = hub.registry.remote_links(),
+                "some upstream links did not finish their closing handshake in time"
+            );
+        }
+        // 2. Let named apps take and confirm what they can, within the grace period.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !wait_until(left, || hub.registry.named_apps_caught_up()).await {
+            tracing::warn!(
+                "some named apps had not confirmed every event when the grace period ended"
+            );
+        }
+        // 3. Close the app sessions, each with a handshake.
+        hub.shutdown.cancel();
+        hub.tasks.close();
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(hub.settings.close_timeout);
+        if tokio::time::timeout(left, hub.tasks.wait()).await.is_err() {
             tracing::warn!(
                 grace_ms = grace.as_millis() as u64,
                 "some connections did not close within the grace period"
@@ -340,6 +366,29 @@ impl Gateway {
         if !matches!(synced, Ok(true)) {
             tracing::warn!("the event journal did not confirm its last commit before exit");
         }
+    }
+}
+
+fn start_identities(config: &Config) -> Vec<String> {
+    config
+        .apps
+        .iter()
+        .filter(|a| a.start == crate::config::AppStart::GatewayStart)
+        .map(|a| a.name.clone())
+        .collect()
+}
+
+/// Checks `cond` every 10 ms for at most `limit`; whether it came true.
+async fn wait_until(limit: Duration, cond: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

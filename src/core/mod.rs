@@ -58,7 +58,11 @@ pub struct Hub {
     pub dispatcher: Arc<Dispatcher>,
     /// Timings and limits.
     pub settings: SessionSettings,
-    /// Cancelled when the gateway shuts down.
+    /// Cancelled first on shutdown: listeners stop accepting, dialled
+    /// upstreams stop redialling, and every upstream link closes with a
+    /// handshake, publishing what was still on the wire.
+    pub draining: CancellationToken,
+    /// Cancelled when the gateway closes its app sessions (after draining).
     pub shutdown: CancellationToken,
     /// Every session task, so shutdown can wait for their close frames.
     pub tasks: TaskTracker,

@@ -412,6 +412,8 @@ pub struct Registry {
     next_link_id: AtomicU64,
     /// Outbound connections (reverse targets, dialled upstreams) and their state.
     pub dials: DashMap<String, DialStatus>,
+    /// Named apps whose cursor starts with the gateway (or with a bot's first appearance).
+    start_identities: RwLock<Vec<String>>,
     bot_added: watch::Sender<u64>,
 }
 
@@ -448,6 +450,7 @@ impl Registry {
             identities: DashMap::new(),
             next_link_id: AtomicU64::new(1),
             dials: DashMap::new(),
+            start_identities: RwLock::new(Vec::new()),
             bot_added: watch::Sender::new(0),
         });
         for self_id in restored {
@@ -517,10 +520,38 @@ impl Registry {
         let bot = self
             .bots
             .entry(self_id)
-            .or_insert_with(|| Arc::new(self.new_bot(self_id)))
+            .or_insert_with(|| {
+                let bot = self.new_bot(self_id);
+                let from = bot.log.first_retained();
+                for identity in self
+                    .start_identities
+                    .read()
+                    .expect("registry lock poisoned")
+                    .iter()
+                {
+                    bot.cursors.entry(identity.clone()).or_insert(from);
+                }
+                Arc::new(bot)
+            })
             .clone();
         self.bot_added.send_modify(|n| *n += 1);
         bot
+    }
+
+    /// Named apps owed every event from now on (`[[apps]] start =
+    /// "gateway-start"`): each gets a cursor at every bot's head now, and at
+    /// the first event of bots that appear later. Saved cursors are kept.
+    pub fn set_start_identities(&self, identities: Vec<String>) {
+        for bot in self.bots.iter() {
+            let head = bot.log.head();
+            for identity in &identities {
+                bot.cursors.entry(identity.clone()).or_insert(head);
+            }
+        }
+        *self
+            .start_identities
+            .write()
+            .expect("registry lock poisoned") = identities;
     }
 
     /// The bot with this id, if known.
@@ -656,6 +687,33 @@ impl Registry {
                     .remove_if(&key, |_, h| h.app_id == old.app_id);
             }
         }
+    }
+
+    /// Upstream links that are not the sandbox, over every bot.
+    pub fn remote_links(&self) -> usize {
+        self.bots
+            .iter()
+            .map(|b| {
+                b.links
+                    .all()
+                    .iter()
+                    .filter(|l| l.kind != LinkKind::Sandbox)
+                    .count()
+            })
+            .sum()
+    }
+
+    /// Whether every named app session that receives events has been
+    /// written, and has confirmed, everything its bot published.
+    pub fn named_apps_caught_up(&self) -> bool {
+        self.apps.iter().all(|a| {
+            if a.identity.is_none() || !a.role.receives_events() {
+                return true;
+            }
+            let head = a.bot.log.head();
+            a.stats.cursor.load(Ordering::Relaxed) >= head
+                && a.stats.confirmed.load(Ordering::Relaxed) >= head
+        })
     }
 
     /// Forgets an app that disconnected.

@@ -43,7 +43,7 @@ pub async fn serve(listener: TcpListener, router: Router, hub: Arc<Hub>) {
     let handshake_timeout = hub.settings.handshake_timeout;
     loop {
         let (stream, peer) = tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
+            _ = hub.draining.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {

@@ -138,6 +138,8 @@ async fn deliver(
         target.url.clone(),
         crate::core::SessionOnDuplicate::Replace,
     );
+    ctx.stats.cursor.store(start, Ordering::Relaxed);
+    ctx.stats.confirmed.store(start, Ordering::Relaxed);
     tracing::info!(url = %target.url, self_id = bot.self_id, "http post target ready");
     let mut sub = Subscription::new(bot.log.clone(), start);
     let mut backoff = Backoff::new(
@@ -193,7 +195,9 @@ async fn deliver(
                 }
             }
             // Only now is the event done with: a restart resumes after it.
+            // A 2xx answer confirms the delivery: written and confirmed at once.
             ctx.stats.cursor.store(event.seq + 1, Ordering::Relaxed);
+            ctx.stats.confirmed.store(event.seq + 1, Ordering::Relaxed);
             bot.cursors.insert(identity.clone(), event.seq + 1);
         }
     }

@@ -25,6 +25,7 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 pub async fn run_target(hub: Arc<Hub>, target: Arc<ReverseConfig>, stop: CancellationToken) {
     let mut dialled = std::collections::HashSet::new();
     let mut bots_changed = hub.registry.watch_bots();
+    let mut first_pass = true;
     loop {
         for bot in hub.registry.bots() {
             if !target.bots.is_empty() && !target.bots.contains(&bot.self_id) {
@@ -33,6 +34,17 @@ pub async fn run_target(hub: Arc<Hub>, target: Arc<ReverseConfig>, stop: Cancell
             if !dialled.insert(bot.self_id) {
                 continue;
             }
+            // A configured target is owed every event from the moment it
+            // exists (the gateway's start, or the bot's first appearance),
+            // even while it is down; a saved cursor (journal) wins.
+            let from = if first_pass {
+                bot.log.head()
+            } else {
+                bot.log.first_retained()
+            };
+            bot.cursors
+                .entry(identity_of(&target, bot.self_id))
+                .or_insert(from);
             let links: Vec<(String, Role)> = match (&target.url, &target.api_url, &target.event_url)
             {
                 (Some(url), _, _) => vec![(url.clone(), Role::Universal)],
@@ -52,11 +64,17 @@ pub async fn run_target(hub: Arc<Hub>, target: Arc<ReverseConfig>, stop: Cancell
                 ));
             }
         }
+        first_pass = false;
         tokio::select! {
             _ = stop.cancelled() => return,
             changed = bots_changed.changed() => if changed.is_err() { return },
         }
     }
+}
+
+/// The replay identity of a target's event connection to one bot.
+fn identity_of(target: &ReverseConfig, self_id: i64) -> String {
+    format!("reverse:{}:{self_id}", target.display_name())
 }
 
 fn build_request(
@@ -116,7 +134,7 @@ async fn dial_loop(
         Duration::from_millis(target.reconnect_interval_ms),
         Duration::from_millis(target.max_reconnect_interval_ms),
     );
-    let identity = format!("reverse:{name}:{}", bot.self_id);
+    let identity = identity_of(&target, bot.self_id);
     let mut last_problem: Option<String> = None;
     let config = super::app_ws_config(hub.settings.max_inbound_frame_bytes);
     let url_for_logs = redact(&url);

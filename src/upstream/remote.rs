@@ -93,7 +93,7 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
             tokio_tungstenite::connect_async_with_config(req, Some(config), true).await
         };
         let outcome = tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
+            _ = hub.draining.cancelled() => return,
             r = tokio::time::timeout(hub.settings.handshake_timeout, attempt) => r,
         };
         let problem = match outcome {
@@ -112,7 +112,7 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
                 if started.elapsed() >= HEALTHY_AFTER {
                     backoff.reset();
                 }
-                if hub.shutdown.is_cancelled() {
+                if hub.draining.is_cancelled() {
                     return;
                 }
                 tracing::warn!(url = %url_for_logs, %reason, "upstream link lost; reconnecting");
@@ -135,7 +135,7 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
             Some(unix_ms() + delay.as_millis() as i64),
         );
         tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
+            _ = hub.draining.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
     }
@@ -413,7 +413,7 @@ where
                     let (code, reason) = link.close_reason().unwrap_or((1000, String::from("closed by the gateway")));
                     return LinkEnd::gateway(code, reason);
                 }
-                _ = hub.shutdown.cancelled() => {
+                _ = hub.draining.cancelled() => {
                     return LinkEnd::gateway(1001, "gateway shutting down");
                 }
             }
@@ -426,7 +426,7 @@ where
     // A standby takes over at once; only on shutdown does the link stay
     // attached through its handshake, so that events already on the wire
     // when the close began are still published.
-    let draining = hub.shutdown.is_cancelled();
+    let draining = hub.draining.is_cancelled();
     if !draining {
         bot.detach_link(link_id, &end.reason);
         hub.dispatcher.fail_link(self_id, link_id);

@@ -261,3 +261,232 @@ async fn an_app_that_stalls_then_crashes_gets_every_stalled_event_again() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_reverse_target_down_at_start_gets_everything_since_start() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = start(&format!(
+        "[gateway]\nheartbeat_interval_ms = 0\n[[listen]]\naddress = \"127.0.0.1:0\"\n[[reverse]]\nname = \"late\"\nurl = \"ws://{}/onebot/v11/ws\"\nreconnect_interval_ms = 50\nmax_reconnect_interval_ms = 100\n",
+        listener.local_addr().unwrap()
+    ))
+    .await;
+    // The framework is still starting: its server refuses the first dial.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 2048];
+        let _ = sock.read(&mut buf).await.unwrap();
+        sock.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    }
+    for n in 0..3_000 {
+        gw.hub.registry.publish(10000, numbered(n));
+    }
+    // Up now.
+    let (sock, _) = listener.accept().await.unwrap();
+    let ws = tokio_tungstenite::accept_async(tokio_tungstenite::MaybeTlsStream::Plain(sock))
+        .await
+        .unwrap();
+    let mut app = AppClient::from_ws(ws);
+    let got = read_until(&mut app, 2_999).await;
+    assert_eq!(
+        got,
+        (0..3_000).collect::<Vec<_>>(),
+        "every event since the gateway started, once, in order"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_named_app_with_gateway_start_gets_what_happened_before_its_first_connection() {
+    let gw = start("[gateway]\nheartbeat_interval_ms = 0\n[[listen]]\naddress = \"127.0.0.1:0\"\n[[apps]]\nname = \"a\"\naccess_token = \"ta\"\nstart = \"gateway-start\"\n[[apps]]\nname = \"b\"\naccess_token = \"tb\"\n").await;
+    for n in 0..100 {
+        gw.hub.registry.publish(10000, numbered(n));
+    }
+    let mut a = AppClient::connect(&ws_url(&gw, "/"), Some("ta"))
+        .await
+        .unwrap();
+    assert_eq!(read_until(&mut a, 99).await, (0..100).collect::<Vec<_>>());
+    // The default, first-connect, starts at the live edge.
+    let mut b = AppClient::connect(&ws_url(&gw, "/"), Some("tb"))
+        .await
+        .unwrap();
+    assert_eq!(b.next_json().await.unwrap()["meta_event_type"], "lifecycle");
+    gw.hub.registry.publish(10000, numbered(100));
+    assert_eq!(read_until(&mut b, 100).await, vec![100]);
+    gw.shutdown().await;
+}
+
+/// A gateway process whose forward address is read from its log.
+struct GatewayChild {
+    child: Child,
+    addr: std::net::SocketAddr,
+}
+
+impl GatewayChild {
+    async fn spawn(config: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "onebot_gateway=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gateway binary starts");
+        let log = child.stdout.take().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(log).lines() {
+                let Ok(line) = line else { break };
+                let plain = strip_ansi(&line);
+                if plain.contains("listening for apps") {
+                    let addr = plain
+                        .split("addr=")
+                        .nth(1)
+                        .and_then(|s| s.split_whitespace().next())
+                        .map(str::to_owned);
+                    if let (Some(tx), Some(addr)) = (tx.take(), addr) {
+                        let _ = tx.send(addr);
+                    }
+                }
+            }
+        });
+        let addr = tokio::time::timeout(Duration::from_secs(20), rx)
+            .await
+            .expect("the gateway logs its address")
+            .unwrap()
+            .parse()
+            .unwrap();
+        Self { child, addr }
+    }
+
+    fn terminate(&self) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for GatewayChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn sigterm_with_the_journal_delivers_exactly_once_everything_sent_before_the_close() {
+    use futures::SinkExt;
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    let write_config = |listen: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nheartbeat_interval_ms = 0\n[[listen]]\naddress = \"{listen}\"\n[[apps]]\nname = \"a\"\naccess_token = \"ta\"\n\
+                 [[upstream]]\ntype = \"ws\"\nurl = \"ws://{}/\"\nself_id = 42\nreconnect_interval_ms = 50\nmax_reconnect_interval_ms = 100\n\
+                 [journal]\npath = {:?}\n",
+                upstream.local_addr().unwrap(),
+                dir.path().join("journal.db").display().to_string()
+            ),
+        )
+        .unwrap();
+    };
+    write_config("127.0.0.1:0");
+    let gateway = GatewayChild::spawn(&config).await;
+    let (sock, _) = upstream.accept().await.unwrap();
+    let ws = tokio_tungstenite::accept_async(sock).await.unwrap();
+    let (mut sink, mut stream) = ws.split();
+    let url = format!("ws://{}/42/", gateway.addr);
+    let mut app = AppClient::connect(&url, Some("ta")).await.unwrap();
+    // The implementation sends numbered events until it receives the gateway's Close.
+    let close_seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen_flag = close_seen.clone();
+    let watcher = tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            if let Message::Close(frame) = msg {
+                seen_flag.store(true, Relaxed);
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    });
+    let implementation = tokio::spawn(async move {
+        let mut sent = 0u64;
+        while !close_seen.load(Relaxed) {
+            let ev = json!({"time": 1, "self_id": 42, "post_type": "notice", "notice_type": "notify", "sub_type": "poke", "user_id": 1, "target_id": 42, "n": sent});
+            if sink
+                .send(Message::Text(ev.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            sent += 1;
+            if sent % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        sent
+    });
+    // Mid-stream, the operator restarts the gateway.
+    let mut seen = Vec::new();
+    while seen.len() < 2_000 {
+        let v = app.next_non_meta().await.expect("events flow");
+        seen.push(v["n"].as_u64().unwrap());
+    }
+    gateway.terminate();
+    let sent = implementation.await.unwrap();
+    assert_eq!(
+        watcher.await.unwrap(),
+        Some(1001),
+        "the implementation got a Close with a code"
+    );
+    while let Some(v) = app.next_json().await {
+        if let Some(n) = v["n"].as_u64() {
+            seen.push(n);
+        }
+    }
+    let address = gateway.addr.to_string();
+    drop(gateway);
+    // Back on the same address with the same journal.
+    write_config(&address);
+    let gateway = GatewayChild::spawn(&config).await;
+    let mut again = AppClient::connect(&format!("ws://{}/42/", gateway.addr), Some("ta"))
+        .await
+        .unwrap();
+    if seen.last() != Some(&(sent - 1)) {
+        let rest = read_until(&mut again, sent - 1).await;
+        seen.extend(rest);
+    }
+    assert_eq!(
+        seen,
+        (0..sent).collect::<Vec<_>>(),
+        "every event the implementation sent before the Close, exactly once"
+    );
+    eprintln!("sigterm: {sent} events sent before the Close");
+}
