@@ -98,6 +98,10 @@ pub struct JournalConfig {
     pub bots: Vec<i64>,
     /// How often app cursors are saved, ms.
     pub flush_cursors_ms: u64,
+    /// Most events waiting for their commit; when full, upstream readers wait.
+    pub journal_queue: usize,
+    /// Added to every commit, ms: simulates a slow disk (tests only).
+    pub commit_delay_ms: u64,
 }
 
 impl Default for JournalConfig {
@@ -106,6 +110,8 @@ impl Default for JournalConfig {
             path: None,
             bots: Vec::new(),
             flush_cursors_ms: 500,
+            journal_queue: 4096,
+            commit_delay_ms: 0,
         }
     }
 }
@@ -552,6 +558,7 @@ impl Config {
             ),
             ("retention.max_events", self.retention.max_events as u64),
             ("journal.flush_cursors_ms", self.journal.flush_cursors_ms),
+            ("journal.journal_queue", self.journal.journal_queue as u64),
         ] {
             if value == 0 {
                 return invalid(key.into(), "must be greater than 0".into());

@@ -71,7 +71,16 @@ impl Gateway {
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let retention = config.retention.retention();
         let journal = match &config.journal.path {
-            Some(path) => Some((Journal::open(path, retention)?, config.journal.bots.clone())),
+            Some(path) => {
+                let options = crate::core::journal::JournalOptions {
+                    queue: config.journal.journal_queue,
+                    commit_delay: Duration::from_millis(config.journal.commit_delay_ms),
+                };
+                Some((
+                    Journal::open(path, retention, options)?,
+                    config.journal.bots.clone(),
+                ))
+            }
             None => None,
         };
         let registry = Registry::with_journal(retention, journal.clone());

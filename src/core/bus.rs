@@ -225,6 +225,15 @@ impl EventLog {
         let _ = self.journal.set(journal);
     }
 
+    /// With a journal: waits until its bounded queue has room. Upstream
+    /// readers call this before publishing, so a disk that falls behind
+    /// slows the implementation's link instead of piling events in memory.
+    pub async fn journal_room(&self) {
+        if let Some(journal) = self.journal.get() {
+            journal.room().await;
+        }
+    }
+
     /// Appends an event the journal has committed (journal writer only; it
     /// calls this in sequence order).
     pub(crate) fn append_committed(&self, seq: u64, header: EventHeader, text: Utf8Bytes) {

@@ -46,8 +46,9 @@ enum Item {
         seq: u64,
         header: EventHeader,
         text: Utf8Bytes,
+        /// It holds a place of the bounded queue, given back once committed.
+        reserved: bool,
     },
-    Cursors(Vec<(i64, String, u64)>),
     /// Answered once everything queued before it is committed.
     Barrier(mpsc::Sender<()>),
 }
@@ -57,6 +58,29 @@ enum Item {
 pub struct JournalSender {
     bot: i64,
     tx: mpsc::Sender<Item>,
+    room: Arc<tokio::sync::Semaphore>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The newest cursors to save, (bot, identity, seq), latest wins.
+type CursorSlot = Arc<std::sync::Mutex<Option<Vec<(i64, String, u64)>>>>;
+
+/// Journal settings beyond its path.
+#[derive(Debug, Clone, Copy)]
+pub struct JournalOptions {
+    /// Most events waiting for their commit; when full, upstream readers wait.
+    pub queue: usize,
+    /// Added to every commit: a slow disk, for tests.
+    pub commit_delay: Duration,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        Self {
+            queue: 4096,
+            commit_delay: Duration::ZERO,
+        }
+    }
 }
 
 impl std::fmt::Debug for JournalSender {
@@ -68,6 +92,14 @@ impl std::fmt::Debug for JournalSender {
 }
 
 impl JournalSender {
+    /// Waits until the bounded queue has room (backpressure on the
+    /// upstream reader: what a crash can lose stays bounded).
+    pub async fn room(&self) {
+        if let Ok(permit) = self.room.acquire().await {
+            drop(permit);
+        }
+    }
+
     pub(crate) fn append(
         &self,
         log: Arc<EventLog>,
@@ -75,13 +107,25 @@ impl JournalSender {
         header: EventHeader,
         text: Utf8Bytes,
     ) {
+        // Publishers that cannot wait (the sandbox) go over the bound rather
+        // than lose an event; those are not counted as holding a place.
+        let reserved = match self.room.try_acquire() {
+            Ok(permit) => {
+                permit.forget();
+                true
+            }
+            Err(_) => false,
+        };
         let item = Item::Event {
             log,
             bot: self.bot,
             seq,
             header,
             text,
+            reserved,
         };
+        self.queued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.tx.send(item).is_err() {
             tracing::error!(
                 self_id = self.bot,
@@ -96,6 +140,12 @@ impl JournalSender {
 pub struct Journal {
     path: String,
     tx: mpsc::Sender<Item>,
+    room: Arc<tokio::sync::Semaphore>,
+    /// Events sent to the writer and not yet committed.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    /// The newest cursors to save: a slot, not a queue, so cursor saves
+    /// never wait behind events (the writer takes it at every commit).
+    cursors: CursorSlot,
     /// What was in the journal at open: per bot, (events in order, next seq, cursors).
     restored: std::sync::Mutex<HashMap<i64, Restored>>,
 }
@@ -130,7 +180,11 @@ impl Journal {
     /// # Errors
     /// [`JournalError`] when the file cannot be opened or fails SQLite's
     /// integrity check; the message says how to recover.
-    pub fn open(path: &Path, retention: Retention) -> Result<Arc<Self>, JournalError> {
+    pub fn open(
+        path: &Path,
+        retention: Retention,
+        options: JournalOptions,
+    ) -> Result<Arc<Self>, JournalError> {
         let shown = path.display().to_string();
         let err = |reason: String| JournalError {
             path: shown.clone(),
@@ -167,13 +221,26 @@ impl Journal {
         }
         let restored = load(&conn, retention).map_err(damaged)?;
         let (tx, rx) = mpsc::channel();
+        let room = Arc::new(tokio::sync::Semaphore::new(options.queue));
+        let cursors = Arc::default();
+        let queued = Arc::default();
+        let writer_state = Writer {
+            room: room.clone(),
+            queued: Arc::clone(&queued),
+            cursors: Arc::clone(&cursors),
+            retention,
+            commit_delay: options.commit_delay,
+        };
         std::thread::Builder::new()
             .name("event-journal".into())
-            .spawn(move || writer(conn, rx, retention))
+            .spawn(move || writer(conn, rx, writer_state))
             .map_err(|e| err(format!("cannot start the writer thread: {e}")))?;
         Ok(Arc::new(Self {
             path: shown,
             tx,
+            room,
+            queued,
+            cursors,
             restored: std::sync::Mutex::new(restored),
         }))
     }
@@ -205,7 +272,15 @@ impl Journal {
         JournalSender {
             bot,
             tx: self.tx.clone(),
+            room: self.room.clone(),
+            queued: self.queued.clone(),
         }
+    }
+
+    /// Events waiting for their commit (bounded by the queue, plus any the
+    /// sandbox added over it).
+    pub fn queued(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Blocks until everything queued so far is committed (or `limit` passes).
@@ -218,7 +293,7 @@ impl Journal {
     /// Saves app cursors (lazily, from a periodic task).
     pub fn save_cursors(&self, cursors: Vec<(i64, String, u64)>) {
         if !cursors.is_empty() {
-            let _ = self.tx.send(Item::Cursors(cursors));
+            *self.cursors.lock().expect("journal lock poisoned") = Some(cursors);
         }
     }
 }
@@ -265,13 +340,34 @@ fn load(conn: &Connection, retention: Retention) -> rusqlite::Result<HashMap<i64
     Ok(out)
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, retention: Retention) {
+/// What the writer thread shares with the journal.
+struct Writer {
+    room: Arc<tokio::sync::Semaphore>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    cursors: CursorSlot,
+    retention: Retention,
+    commit_delay: Duration,
+}
+
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, w: Writer) {
+    let retention = w.retention;
     let mut since_trim = 0usize;
     // Newest sequence number per bot, for the count trim (a primary-key range delete).
     let mut newest: HashMap<i64, u64> = HashMap::new();
     let mut last_age_trim = now_secs();
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+    loop {
+        // Cursor saves are taken at every commit, and at least every 50 ms
+        // when no event comes.
+        let first = match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(item) => Some(item),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let cursors = w.cursors.lock().expect("journal lock poisoned").take();
+        if first.is_none() && cursors.is_none() {
+            continue;
+        }
+        let mut batch: Vec<Item> = first.into_iter().collect();
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(item) => batch.push(item),
@@ -294,14 +390,15 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, retention: Retention) 
                         Item::Event { bot, seq, text, .. } => {
                             insert.execute(params![bot, *seq as i64, added, text.as_str()])?;
                         }
-                        Item::Cursors(list) => {
-                            for (bot, identity, seq) in list {
-                                cursor.execute(params![bot, identity, *seq as i64])?;
-                            }
-                        }
                         Item::Barrier(_) => {}
                     }
                 }
+                for (bot, identity, seq) in cursors.iter().flatten() {
+                    cursor.execute(params![bot, identity, *seq as i64])?;
+                }
+            }
+            if !w.commit_delay.is_zero() {
+                std::thread::sleep(w.commit_delay);
             }
             tx.commit()
         })();
@@ -311,6 +408,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, retention: Retention) 
             tracing::error!(error = %e, "journal commit failed; these events are not durable");
         }
         let mut events = 0;
+        let mut places = 0;
         for item in batch {
             match item {
                 Item::Event {
@@ -319,17 +417,21 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, retention: Retention) 
                     seq,
                     header,
                     text,
+                    reserved,
                 } => {
                     newest.insert(bot, seq);
                     log.append_committed(seq, header, text);
                     events += 1;
+                    places += usize::from(reserved);
                 }
                 Item::Barrier(done) => {
                     let _ = done.send(());
                 }
-                Item::Cursors(_) => {}
             }
         }
+        w.room.add_permits(places);
+        w.queued
+            .fetch_sub(events, std::sync::atomic::Ordering::Relaxed);
         since_trim += events;
         if since_trim >= 1024 {
             since_trim = 0;

@@ -494,6 +494,11 @@ impl Registry {
         self.journal.as_ref().is_none_or(|(j, _)| j.sync(limit))
     }
 
+    /// Events waiting for the journal's commit (`None`: no journal).
+    pub fn journal_queued(&self) -> Option<usize> {
+        self.journal.as_ref().map(|(j, _)| j.queued())
+    }
+
     /// Saves every journaled bot's app cursors (called periodically).
     pub fn save_cursors(&self) {
         let Some((journal, _)) = &self.journal else {

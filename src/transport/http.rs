@@ -377,6 +377,7 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
     Json(json!({"status": "ok", "data": {
         "bots": bots, "apps": apps, "dials": dials,
         "pending_actions": hub.dispatcher.pending_len(), "dropped_answers": dropped_answers,
+        "journal_queued": hub.registry.journal_queued(),
     }}))
     .into_response()
 }

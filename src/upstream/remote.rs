@@ -336,6 +336,7 @@ where
                 }
             };
             last_text.store(now, Ordering::Relaxed);
+            bot.log.journal_room().await;
             on_frame(hub, &bot, &link, text, &advertised_ms);
         }
         LinkEnd::broken(String::from("connection closed"))

@@ -490,3 +490,55 @@ async fn sigterm_with_the_journal_delivers_exactly_once_everything_sent_before_t
     );
     eprintln!("sigterm: {sent} events sent before the Close");
 }
+
+#[tokio::test]
+async fn a_slow_journal_slows_the_upstream_link_instead_of_queueing_without_bound() {
+    use futures::SinkExt;
+    let up = ManualUpstream::bind().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&format!(
+        "[gateway]\nheartbeat_interval_ms = 0\n[[listen]]\naddress = \"127.0.0.1:0\"\n[[upstream]]\ntype = \"ws\"\nurl = \"{}\"\nself_id = 42\n[journal]\npath = {:?}\njournal_queue = 64\ncommit_delay_ms = 5\n",
+        up.url(),
+        dir.path().join("journal.db").display().to_string()
+    ))
+    .await;
+    let mut upstream = up.accept(42).await;
+    let mut app = app(&gw, "/42/", "").await;
+    const TOTAL: u64 = 3_000;
+    let sender = tokio::spawn(async move {
+        for n in 0..TOTAL {
+            let ev = json!({"time": 1, "self_id": 42, "post_type": "notice", "notice_type": "notify", "sub_type": "poke", "user_id": 1, "target_id": 42, "n": n});
+            upstream
+                .feed(Message::Text(ev.to_string().into()))
+                .await
+                .unwrap();
+        }
+        upstream.flush().await.unwrap();
+        upstream
+    });
+    let registry = gw.hub.registry.clone();
+    let sampler = tokio::spawn(async move {
+        let mut most = 0;
+        loop {
+            most = most.max(registry.journal_queued().unwrap());
+            if registry.bot(42).is_some_and(|b| b.log.head() > TOTAL) {
+                return most;
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    let got = read_until(&mut app, TOTAL - 1).await;
+    assert_eq!(
+        got,
+        (0..TOTAL).collect::<Vec<_>>(),
+        "nothing lost while the link waited"
+    );
+    let most = sampler.await.unwrap();
+    assert!(
+        most <= 64,
+        "the journal queue stayed within journal_queue: at most {most}"
+    );
+    assert!(most > 0, "the journal was the bottleneck");
+    let _upstream = sender.await.unwrap();
+    gw.shutdown().await;
+}
