@@ -149,6 +149,8 @@ where
             replayed = s.replayed.load(Ordering::Relaxed),
             lost = s.lost.load(Ordering::Relaxed),
             cursor = s.cursor.load(Ordering::Relaxed),
+            confirmed = s.confirmed.load(Ordering::Relaxed),
+            duplicates = s.duplicates.load(Ordering::Relaxed),
             "app disconnected"
         );
         end

@@ -542,3 +542,50 @@ async fn a_slow_journal_slows_the_upstream_link_instead_of_queueing_without_boun
     let _upstream = sender.await.unwrap();
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn events_evicted_while_a_crashed_app_is_away_are_counted_and_announced() {
+    let gw = start("[gateway]\nheartbeat_interval_ms = 0\n[[listen]]\naddress = \"127.0.0.1:0\"\n[[apps]]\nname = \"a\"\naccess_token = \"ta\"\napp = { notify_lost = true }\n[retention]\nmax_events = 100\n").await;
+    let url = ws_url(&gw, "/");
+    let mut child = ChildApp::spawn(&url, None);
+    assert_eq!(child.next_line().await, "ready");
+    for n in 0..10 {
+        gw.hub.registry.publish(10000, numbered(n));
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 10 {
+        if let Some(n) = child.next_line().await.strip_prefix("n=") {
+            seen.push(n.parse::<u64>().unwrap());
+        }
+    }
+    // The confirmation of what it read arrives before the crash.
+    let stats = gw.hub.registry.apps.iter().next().unwrap().stats.clone();
+    eventually("the app confirmed what it read", || {
+        stats.confirmed.load(Relaxed) >= 11
+    })
+    .await;
+    child.kill(seen).await;
+    eventually("the gateway saw the session end", || {
+        gw.hub.registry.apps.is_empty()
+    })
+    .await;
+    // While it is away, 500 more events: retention keeps the newest 100.
+    for n in 10..510 {
+        gw.hub.registry.publish(10000, numbered(n));
+    }
+    let mut back = AppClient::connect(&url, Some("ta")).await.unwrap();
+    let notice = back
+        .next_matching(|v| v["notice_type"] == "gateway_events_lost")
+        .await
+        .expect("the loss is announced");
+    assert_eq!(notice["count"], 400, "{notice}");
+    assert_eq!(notice["first_seq"], 11, "{notice}");
+    assert_eq!(notice["last_seq"], 410, "{notice}");
+    assert_eq!(
+        read_until(&mut back, 509).await,
+        (410..510).collect::<Vec<_>>()
+    );
+    let (_, body) = http_get(gw.listen_addrs[0], "/status", None).await;
+    assert_eq!(status_app(&body, "a")["lost"], 400);
+    gw.shutdown().await;
+}
