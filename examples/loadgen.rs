@@ -58,6 +58,9 @@ enum Scenario {
     Rtt,
     /// Fan-out and latency again with the durable journal on (informative).
     Journal,
+    /// Fan-out and latency with delivery confirmation practically off, to
+    /// compare with `fanout`/`latency` (what confirmation costs).
+    Confirm,
     /// Bytes and allocations per event in the gateway's threads vs number of apps.
     Alloc,
     /// RSS per idle app connection (separate gateway process).
@@ -423,14 +426,14 @@ fn fanout(
     opts: GatewayOptions,
     rows: &mut Vec<Row>,
 ) -> Result<(), String> {
-    let journal = if opts.journal { ", journal on" } else { "" };
+    let journal = opts.label();
     for &(n, k) in sizes {
         let mut row = Row {
             name: format!("Fan-out, deliveries/s, {n} apps ({k} events burst){journal}"),
             unit: Unit::PerSec,
             gateway: Sample::default(),
             raw: Sample::default(),
-            target: if opts.journal {
+            target: if opts.journal || opts.no_confirm {
                 Target::None
             } else {
                 Target::RatioAtLeast(0.7)
@@ -463,7 +466,7 @@ fn latency(
 ) -> Result<(), String> {
     let (n, k) = (plan.latency_apps, plan.latency_events);
     let warm = (k / 10) as usize;
-    let journal = if opts.journal { ", journal on" } else { "" };
+    let journal = opts.label();
     let mut p50 = Row {
         name: format!("Event latency p50, 1000 events/s to {n} apps{journal}"),
         unit: Unit::Micros,
@@ -476,7 +479,7 @@ fn latency(
         unit: Unit::Micros,
         gateway: Sample::default(),
         raw: Sample::default(),
-        target: if opts.journal {
+        target: if opts.journal || opts.no_confirm {
             Target::None
         } else {
             Target::AtMost(2000.0)
@@ -814,6 +817,18 @@ fn main() -> ExitCode {
         let sizes = &plan.fanout[..1];
         step("journal", fanout(&rt, runs, sizes, journal, &mut rows));
         step("journal", latency(&rt, &plan, runs, journal, &mut rows));
+    }
+    if want(Scenario::Confirm) {
+        eprintln!("confirm");
+        let off = GatewayOptions {
+            no_confirm: true,
+            ..GatewayOptions::default()
+        };
+        step(
+            "confirm",
+            fanout(&rt, plan.runs, &plan.fanout, off, &mut rows),
+        );
+        step("confirm", latency(&rt, &plan, plan.runs, off, &mut rows));
     }
     if want(Scenario::Alloc) {
         eprintln!("alloc");

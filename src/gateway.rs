@@ -346,11 +346,28 @@ impl Gateway {
                 "some upstream links did not finish their closing handshake in time"
             );
         }
-        // 2. Let named apps take and confirm what they can, within the grace period.
+        // 2. Let named apps take and confirm what they can, within the grace
+        //    period; an app that confirms nothing for 500 ms is not waited for.
+        let mut progress = (
+            hub.registry.named_apps_confirmed(),
+            tokio::time::Instant::now(),
+        );
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if !wait_until(left, || hub.registry.named_apps_caught_up()).await {
+        wait_until(left, || {
+            if hub.registry.named_apps_caught_up() {
+                return true;
+            }
+            let now = tokio::time::Instant::now();
+            let confirmed = hub.registry.named_apps_confirmed();
+            if confirmed != progress.0 {
+                progress = (confirmed, now);
+            }
+            now - progress.1 >= Duration::from_millis(500)
+        })
+        .await;
+        if !hub.registry.named_apps_caught_up() {
             tracing::warn!(
-                "some named apps had not confirmed every event when the grace period ended"
+                "some named apps had not confirmed every event when their sessions were closed"
             );
         }
         // 3. Close the app sessions, each with a handshake.
@@ -388,7 +405,7 @@ fn start_identities(config: &Config) -> Vec<String> {
 }
 
 /// Checks `cond` every 10 ms for at most `limit`; whether it came true.
-async fn wait_until(limit: Duration, cond: impl Fn() -> bool) -> bool {
+async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         if cond() {

@@ -43,6 +43,20 @@ pub struct GatewayOptions {
     pub string_format: bool,
     /// Events go through the durable journal (`[journal]`, a fresh SQLite file).
     pub journal: bool,
+    /// Delivery confirmation (Ping/Pong after write batches) practically off:
+    /// `confirm_interval_ms` of an hour, to measure what confirmation costs.
+    pub no_confirm: bool,
+}
+
+impl GatewayOptions {
+    /// How the options show in a row's name.
+    pub fn label(&self) -> &'static str {
+        match (self.journal, self.no_confirm) {
+            (true, _) => ", journal on",
+            (false, true) => ", confirmation off",
+            (false, false) => "",
+        }
+    }
 }
 
 /// A running server.
@@ -79,8 +93,13 @@ pub fn gateway_toml(
     let journal = journal.map_or(String::new(), |p| {
         format!("[journal]\npath = {:?}\n", p.display().to_string())
     });
+    let confirm = if opts.no_confirm {
+        "[gateway]\nconfirm_interval_ms = 3600000\n"
+    } else {
+        ""
+    };
     format!(
-        r#"{journal}
+        r#"{confirm}{journal}
 [[listen]]
 address = "{listen}"
 [listen.app]

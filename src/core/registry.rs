@@ -721,6 +721,15 @@ impl Registry {
         })
     }
 
+    /// The sum of named app sessions' confirmed positions (to see progress).
+    pub fn named_apps_confirmed(&self) -> u64 {
+        self.apps
+            .iter()
+            .filter(|a| a.identity.is_some())
+            .map(|a| a.stats.confirmed.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Forgets an app that disconnected.
     pub fn unregister_app(&self, id: u64) {
         self.apps.remove(&id);

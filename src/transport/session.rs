@@ -340,8 +340,8 @@ where
         let confirm_every = hub.settings.confirm_interval;
         // The confirmation probe: armed after a write, fired at most every
         // `confirm_every`, at most one outstanding.
-        let probe = tokio::time::sleep(Duration::ZERO);
-        tokio::pin!(probe);
+        // Allocated on first use, so an idle app pays nothing for it.
+        let mut probe = Probe::default();
         let mut probe_armed = false;
         let mut probed: u64 = 0;
         let mut last_probe = tokio::time::Instant::now() - confirm_every;
@@ -433,10 +433,10 @@ where
                             if !replay_probed && s.cursor >= replay_until {
                                 // The end of a replay is confirmed at once.
                                 replay_probed = true;
-                                probe.as_mut().reset(now);
+                                probe.set(now);
                                 probe_armed = true;
                             } else if !probe_armed {
-                                probe.as_mut().reset((last_probe + confirm_every).max(now));
+                                probe.set((last_probe + confirm_every).max(now));
                                 probe_armed = true;
                             }
                         }
@@ -452,7 +452,7 @@ where
                     });
                     write_all(&mut sink, [text_of(&beat)], hub.settings.write_timeout).await
                 }
-                () = &mut probe, if probe_armed => {
+                () = probe.wait(), if probe_armed => {
                     probe_armed = false;
                     let now = tokio::time::Instant::now();
                     let outstanding = confirmed.load(Ordering::Acquire) < probed;
@@ -460,7 +460,7 @@ where
                     if upto <= confirmed.load(Ordering::Acquire) {
                         Ok(())
                     } else if outstanding && now - last_probe < ping_every {
-                        probe.as_mut().reset(now + confirm_every);
+                        probe.set(now + confirm_every);
                         probe_armed = true;
                         Ok(())
                     } else {
@@ -517,6 +517,26 @@ where
     // The cursor is saved: a newer session of this identity may start.
     drop(claim);
     end
+}
+
+/// The timer of the confirmation Ping, boxed on first use.
+#[derive(Default)]
+struct Probe(Option<std::pin::Pin<Box<tokio::time::Sleep>>>);
+
+impl Probe {
+    fn set(&mut self, at: tokio::time::Instant) {
+        match &mut self.0 {
+            Some(sleep) => sleep.as_mut().reset(at),
+            None => self.0 = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    async fn wait(&mut self) {
+        match &mut self.0 {
+            Some(sleep) => sleep.as_mut().await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 async fn cancelled(token: Option<&CancellationToken>) {

@@ -336,8 +336,11 @@ where
                 }
             };
             last_text.store(now, Ordering::Relaxed);
-            bot.log.journal_room().await;
             on_frame(hub, &bot, &link, text, &advertised_ms);
+            // Room in the journal's queue before the next frame is read, not
+            // between reading and publishing one: a frame read is never
+            // dropped when this future is (the link ending).
+            bot.log.journal_room().await;
         }
         LinkEnd::broken(String::from("connection closed"))
     };
