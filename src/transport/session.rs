@@ -169,22 +169,22 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sink, mut stream) = ws.split();
-    let close_timeout = hub.settings.close_timeout;
     // One live session per named identity: a newer one replaces this one
     // (or is refused), and is started only after this one saved its cursor.
     let claim = match &ctx.identity {
         None => None,
         Some(identity) => {
-            let wait = close_timeout + hub.settings.write_timeout;
+            let wait = hub.settings.close_timeout + hub.settings.write_timeout;
             match hub.registry.claim_identity(ctx, identity, wait).await {
-                Ok(claim) => Some(claim),
+                // Boxed: the session future stays small for anonymous apps.
+                Ok(claim) => Some(Box::new(claim)),
                 Err(reason) => {
                     let end = SessionEnd::Refused(reason);
                     close_handshake(
                         &mut sink,
                         &mut stream,
                         end.close_frame(),
-                        close_timeout,
+                        hub.settings.close_timeout,
                         |_| {},
                     )
                     .await;
@@ -337,14 +337,13 @@ where
                 );
             }
         }
-        let confirm_every = hub.settings.confirm_interval;
         // The confirmation probe: armed after a write, fired at most every
-        // `confirm_every`, at most one outstanding.
+        // `hub.settings.confirm_interval`, at most one outstanding.
         // Allocated on first use, so an idle app pays nothing for it.
         let mut probe = Probe::default();
         let mut probe_armed = false;
         let mut probed: u64 = 0;
-        let mut last_probe = tokio::time::Instant::now() - confirm_every;
+        let mut last_probe = tokio::time::Instant::now() - hub.settings.confirm_interval;
         let mut replay_probed = false;
         let hb_every = hub.settings.heartbeat_interval;
         let mut heartbeat = tokio::time::interval_at(
@@ -436,7 +435,7 @@ where
                                 probe.set(now);
                                 probe_armed = true;
                             } else if !probe_armed {
-                                probe.set((last_probe + confirm_every).max(now));
+                                probe.set((last_probe + hub.settings.confirm_interval).max(now));
                                 probe_armed = true;
                             }
                         }
@@ -460,7 +459,7 @@ where
                     if upto <= confirmed.load(Ordering::Acquire) {
                         Ok(())
                     } else if outstanding && now - last_probe < ping_every {
-                        probe.set(now + confirm_every);
+                        probe.set(now + hub.settings.confirm_interval);
                         probe_armed = true;
                         Ok(())
                     } else {
@@ -496,7 +495,7 @@ where
                 &mut sink,
                 &mut stream,
                 end.close_frame(),
-                close_timeout,
+                hub.settings.close_timeout,
                 |_| {},
             )
             .await;
