@@ -10,6 +10,31 @@
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`gateway`]: wiring: builds everything from a config, runs it, shuts it down.
 
+//!
+//! # Glossary
+//!
+//! - **implementation**: a program logged into one QQ account (NapCat,
+//!   go-cqhttp, Lagrange, LLOneBot); the gateway's *upstream*.
+//! - **bot**: one account, by `self_id`.
+//! - **link**: one upstream connection of a bot (an API+Event pair is one
+//!   link in two halves). Exactly one link is **active** for the bot's
+//!   actions and one for its events; the others are **standby**.
+//! - **dial-in** / **dialled**: a link the implementation opened
+//!   (`type = "ws-reverse"`) or the gateway opened (`type = "ws"`).
+//! - **app**: a framework connection (NoneBot2, Koishi, aiocqhttp…); a
+//!   **session** is one app connection from open to close.
+//! - **named app** / **identity**: an app with a stable name (its own token,
+//!   `?app=`, a reverse target's name): it keeps a cursor and has one live
+//!   session at a time.
+//! - **reverse target**: an app the gateway dials (`[[reverse]]`); **dial**:
+//!   any outbound connection (reverse targets, dialled links) as `/status`
+//!   lists it.
+//! - **event log**: a bot's sequence-numbered events; a **cursor** is the next
+//!   sequence number an identity is owed. **Written**: went into the socket;
+//!   **confirmed**: provably read by the app (a Ping/Pong after it, or a
+//!   completed closing handshake). Saved cursors are confirmed ones.
+//! - **journal**: the durable copy of event logs and cursors (SQLite).
+
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
