@@ -400,6 +400,31 @@ pub struct DialStatus {
     pub next_attempt_unix_ms: Option<i64>,
 }
 
+impl DialStatus {
+    /// A dial not yet attempted.
+    pub fn new(kind: &'static str, name: String, url: String, self_id: Option<i64>) -> Self {
+        Self {
+            kind,
+            name,
+            url,
+            self_id,
+            state: "connecting",
+            last_error: None,
+            next_attempt_unix_ms: None,
+        }
+    }
+
+    /// This dial in another state.
+    pub fn at(&self, state: &'static str, last_error: Option<String>, next: Option<i64>) -> Self {
+        Self {
+            state,
+            last_error,
+            next_attempt_unix_ms: next,
+            ..self.clone()
+        }
+    }
+}
+
 /// All bots and app sessions.
 pub struct Registry {
     bots: DashMap<i64, Arc<Bot>>,

@@ -139,19 +139,16 @@ async fn dial_loop(
     let config = super::app_ws_config(hub.settings.max_inbound_frame_bytes);
     let url_for_logs = redact(&url);
     let dial_key = format!("reverse:{name}:{}:{}", bot.self_id, role.header_value());
-    let set_dial = |state: &'static str, last_error: Option<String>, next: Option<i64>| {
-        hub.registry.dials.insert(
-            dial_key.clone(),
-            DialStatus {
-                kind: "reverse",
-                name: name.clone(),
-                url: url_for_logs.clone(),
-                self_id: Some(bot.self_id),
-                state,
-                last_error,
-                next_attempt_unix_ms: next,
-            },
-        );
+    let dial = DialStatus::new(
+        "reverse",
+        name.clone(),
+        url_for_logs.clone(),
+        Some(bot.self_id),
+    );
+    let set_dial = |state, last_error, next| {
+        hub.registry
+            .dials
+            .insert(dial_key.clone(), dial.at(state, last_error, next));
     };
     let _forget = DialGuard {
         hub: &hub,

@@ -66,19 +66,16 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
     let mut last_problem: Option<String> = None;
     let url_for_logs = crate::transport::reverse::redact(&up.url);
     let dial_key = format!("upstream:{url_for_logs}");
-    let set_dial = |state: &'static str, last_error: Option<String>, next: Option<i64>| {
-        hub.registry.dials.insert(
-            dial_key.clone(),
-            DialStatus {
-                kind: "upstream",
-                name: url_for_logs.clone(),
-                url: url_for_logs.clone(),
-                self_id: up.self_id,
-                state,
-                last_error,
-                next_attempt_unix_ms: next,
-            },
-        );
+    let dial = DialStatus::new(
+        "upstream",
+        url_for_logs.clone(),
+        url_for_logs.clone(),
+        up.self_id,
+    );
+    let set_dial = |state, last_error, next| {
+        hub.registry
+            .dials
+            .insert(dial_key.clone(), dial.at(state, last_error, next));
     };
     loop {
         set_dial("connecting", last_problem.clone(), None);

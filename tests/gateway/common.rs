@@ -82,7 +82,10 @@ impl ManualUpstream {
 }
 
 /// Reads the next action frame the gateway sent to an upstream.
-pub async fn next_action(ws: &mut WebSocketStream<TcpStream>) -> Value {
+pub async fn next_action<S>(ws: &mut WebSocketStream<S>) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await

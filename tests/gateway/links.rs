@@ -74,20 +74,6 @@ async fn links_become(gw: &onebot_gateway::Gateway, self_id: i64, n: usize) {
     .await;
 }
 
-/// Reads action frames off an implementation socket, answering pings.
-async fn next_action_on(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("an action arrives")
-            .expect("open")
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
-
 async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
@@ -128,7 +114,7 @@ async fn two_links_of_one_bot_publish_once_and_the_standby_takes_over_without_15
     links_become(&gw, 555, 1).await;
     app.send_action("get_login_info", json!({}), Some(json!("after")))
         .await;
-    let req = next_action_on(&mut second).await;
+    let req = next_action(&mut second).await;
     assert_eq!(req["action"], "get_login_info");
     answer(&mut second, &req, json!({"user_id": 555, "nickname": "b"})).await;
     let r = app.next_response().await.unwrap();
@@ -170,7 +156,7 @@ async fn a_half_open_active_link_is_replaced_after_the_probe_not_the_ping_timeou
     let mut app = app(&gw, "/555/", "").await;
     app.send_action("get_status", json!({}), Some(json!(1)))
         .await;
-    let req = next_action_on(&mut fresh).await;
+    let req = next_action(&mut fresh).await;
     answer(&mut fresh, &req, json!({"online": true, "good": true})).await;
     assert_eq!(app.next_response().await.unwrap()["retcode"], 0);
     gw.shutdown().await;
@@ -201,7 +187,7 @@ async fn on_duplicate_replace_closes_the_older_link() {
     let mut app = app(&gw, "/555/", "").await;
     app.send_action("get_status", json!({}), Some(json!(1)))
         .await;
-    let req = next_action_on(&mut second).await;
+    let req = next_action(&mut second).await;
     answer(&mut second, &req, json!({"online": true, "good": true})).await;
     assert_eq!(app.next_response().await.unwrap()["retcode"], 0);
     gw.shutdown().await;
@@ -217,7 +203,7 @@ async fn an_answer_from_another_link_is_ignored_and_the_real_one_arrives() {
     let mut app = app(&gw, "/333/", "").await;
     app.send_action("get_login_info", json!({}), Some(json!("mine")))
         .await;
-    let req = next_action_on(&mut bot333).await;
+    let req = next_action(&mut bot333).await;
     let echo = req["echo"].as_str().unwrap().to_owned();
     // The internal echo carries a per-start random part: not guessable.
     let parts: Vec<&str> = echo.split(':').collect();
@@ -302,7 +288,7 @@ async fn a_sandbox_bot_cannot_be_claimed_unless_listed() {
     let mut app2 = app(&gw, "/10000/", "").await;
     app2.send_action("get_login_info", json!({}), Some(json!(1)))
         .await;
-    let req = next_action_on(&mut remote).await;
+    let req = next_action(&mut remote).await;
     answer(
         &mut remote,
         &req,
@@ -587,7 +573,7 @@ async fn binary_frames_are_refused_from_apps_and_dropped_from_upstreams() {
     // Nothing reached the implementation: the next frame it gets is the healthy app's action.
     app.send_action("get_status", json!({}), Some(json!(1)))
         .await;
-    assert_eq!(next_action_on(&mut imp).await["action"], "get_status");
+    assert_eq!(next_action(&mut imp).await["action"], "get_status");
     gw.shutdown().await;
 }
 
