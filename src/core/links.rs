@@ -320,11 +320,7 @@ impl Links {
         gone.publishes.store(false, Ordering::Release);
         let mut carrier = None;
         if had_actions {
-            let next = links
-                .iter()
-                .filter(|l| l.role.sends_actions() && !l.close.is_cancelled())
-                .min_by_key(|l| (l.kind == LinkKind::Sandbox, l.connected_at))
-                .cloned();
+            let next = successor(&links, Role::sends_actions);
             carrier = Some(next.as_ref().map(|l| l.handle.clone()));
             if let Some(next) = &next {
                 next.carries_actions.store(true, Ordering::Release);
@@ -332,16 +328,21 @@ impl Links {
             }
         }
         if had_events {
-            let next = links
-                .iter()
-                .filter(|l| l.role.receives_events() && !l.close.is_cancelled())
-                .min_by_key(|l| (l.kind == LinkKind::Sandbox, l.connected_at))
-                .cloned();
-            if let Some(next) = next {
+            if let Some(next) = successor(&links, Role::receives_events) {
                 next.publishes.store(true, Ordering::Release);
                 tracing::info!(self_id, link = next.id, peer = %next.peer, lost = id, reason = %why, "link promoted: publishes the bot's events");
             }
         }
         carrier
     }
+}
+
+/// The link that takes over a half (`carries` says which roles can): the
+/// longest-connected one not closing, remote links before the sandbox.
+fn successor(links: &[Arc<Link>], carries: fn(Role) -> bool) -> Option<Arc<Link>> {
+    links
+        .iter()
+        .filter(|l| carries(l.role) && !l.close.is_cancelled())
+        .min_by_key(|l| (l.kind == LinkKind::Sandbox, l.connected_at))
+        .cloned()
 }
