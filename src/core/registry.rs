@@ -662,7 +662,8 @@ impl Registry {
 
     /// Makes `ctx` the one live session of its named identity. With
     /// `replace`, an older session is told to close and is waited for (up to
-    /// `wait`), so its cursor is saved before this one reads it; with
+    /// `wait`), so its cursor is saved before this one reads it (its
+    /// `replaced` token is cancelled to tell it); with
     /// `refuse`, an older live session keeps the identity and this gets `Err`
     /// with the close reason.
     pub async fn claim_identity(
@@ -670,6 +671,7 @@ impl Registry {
         ctx: &AppCtx,
         identity: &str,
         wait: std::time::Duration,
+        replaced: CancellationToken,
     ) -> Result<IdentityClaim, String> {
         let key: IdentityKey = (
             ctx.bot.self_id,
@@ -681,7 +683,7 @@ impl Registry {
                 dashmap::Entry::Vacant(v) => {
                     let holder = IdentityHolder {
                         app_id: ctx.id,
-                        replaced: CancellationToken::new(),
+                        replaced: replaced.clone(),
                         done: CancellationToken::new(),
                     };
                     v.insert(holder.clone());

@@ -175,7 +175,13 @@ where
         None => None,
         Some(identity) => {
             let wait = hub.settings.close_timeout + hub.settings.write_timeout;
-            match hub.registry.claim_identity(ctx, identity, wait).await {
+            // A child of `stop`: the writer waits on one token for both.
+            let replaced = stop.child_token();
+            match hub
+                .registry
+                .claim_identity(ctx, identity, wait, replaced)
+                .await
+            {
                 // Boxed: the session future stays small for anonymous apps.
                 Ok(claim) => Some(Box::new(claim)),
                 Err(reason) => {
@@ -193,7 +199,10 @@ where
             }
         }
     };
-    let replaced = claim.as_ref().map(|c| c.replaced().clone());
+    // Cancelled by the stop signal, or (named apps) by a newer session.
+    let stop_or_replaced = claim
+        .as_ref()
+        .map_or_else(|| stop.clone(), |c| c.replaced().clone());
     let (reply_tx, mut reply_rx) = mpsc::channel::<Utf8Bytes>(hub.settings.app_queue);
     let started = Instant::now();
     let last_heard = AtomicU64::new(0);
@@ -362,10 +371,15 @@ where
         loop {
             let result = tokio::select! {
                 biased;
-                _ = stop.cancelled() => {
-                    return if hub.shutdown.is_cancelled() { SessionEnd::Shutdown } else { SessionEnd::Removed };
+                _ = stop_or_replaced.cancelled() => {
+                    return if !stop.is_cancelled() {
+                        SessionEnd::Replaced
+                    } else if hub.shutdown.is_cancelled() {
+                        SessionEnd::Shutdown
+                    } else {
+                        SessionEnd::Removed
+                    };
                 }
-                _ = cancelled(replaced.as_ref()) => return SessionEnd::Replaced,
                 Some(first) = reply_rx.recv() => {
                     out.push(first);
                     if reply_rx.is_empty() && in_flight.available_permits() < MAX_ACTIONS_IN_FLIGHT {
@@ -428,13 +442,14 @@ where
                         if let Some(s) = sub.as_ref() {
                             ctx.stats.cursor.store(s.cursor, Ordering::Relaxed);
                             written.store(s.cursor, Ordering::Relaxed);
-                            let now = tokio::time::Instant::now();
+                            // No clock read while a probe is armed: this runs per batch.
                             if !replay_probed && s.cursor >= replay_until {
                                 // The end of a replay is confirmed at once.
                                 replay_probed = true;
-                                probe.set(now);
+                                probe.set(tokio::time::Instant::now());
                                 probe_armed = true;
                             } else if !probe_armed {
+                                let now = tokio::time::Instant::now();
                                 probe.set((last_probe + hub.settings.confirm_interval).max(now));
                                 probe_armed = true;
                             }
@@ -535,13 +550,6 @@ impl Probe {
             Some(sleep) => sleep.as_mut().await,
             None => std::future::pending().await,
         }
-    }
-}
-
-async fn cancelled(token: Option<&CancellationToken>) {
-    match token {
-        Some(t) => t.cancelled().await,
-        None => std::future::pending().await,
     }
 }
 
