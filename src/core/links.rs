@@ -287,7 +287,7 @@ impl Links {
                 } else if h.state() == LinkState::Standby {
                     tracing::info!(self_id, link = h.id, peer = %h.peer, by = link.id, "link replaced (on_duplicate = \"replace\")");
                     h.close_with(
-                        super::links::close_code::REPLACED,
+                        close_code::REPLACED,
                         format!("replaced by a newer link of bot {self_id}"),
                     );
                 }

@@ -186,14 +186,7 @@ where
                 Ok(claim) => Some(Box::new(claim)),
                 Err(reason) => {
                     let end = SessionEnd::Refused(reason);
-                    close_handshake(
-                        &mut sink,
-                        &mut stream,
-                        end.close_frame(),
-                        hub.settings.close_timeout,
-                        |_| {},
-                    )
-                    .await;
+                    finish(&mut sink, &mut stream, &end, hub.settings.close_timeout).await;
                     return end;
                 }
             }
@@ -502,21 +495,7 @@ where
         end = reader => end,
         end = writer => end,
     };
-    let completed = match end {
-        SessionEnd::Failed(_) => false,
-        _ => {
-            let peer_closed = matches!(end, SessionEnd::PeerClosed(_));
-            let replied = close_handshake(
-                &mut sink,
-                &mut stream,
-                end.close_frame(),
-                hub.settings.close_timeout,
-                |_| {},
-            )
-            .await;
-            peer_closed || replied
-        }
-    };
+    let completed = finish(&mut sink, &mut stream, &end, hub.settings.close_timeout).await;
     let (written, confirmed) = (written.into_inner(), confirmed.into_inner());
     // A completed closing handshake confirms everything written before it.
     let saved = if completed { written } else { confirmed };
@@ -531,6 +510,21 @@ where
     // The cursor is saved: a newer session of this identity may start.
     drop(claim);
     end
+}
+
+/// Ends the socket for `end` with a closing handshake where the socket still
+/// allows one; whether the handshake completed (it then confirms everything
+/// written before it).
+async fn finish<K, R>(sink: &mut K, stream: &mut R, end: &SessionEnd, limit: Duration) -> bool
+where
+    K: Sink<Message> + Unpin,
+    R: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    if matches!(end, SessionEnd::Failed(_)) {
+        return false;
+    }
+    let replied = close_handshake(sink, stream, end.close_frame(), limit, |_| {}).await;
+    matches!(end, SessionEnd::PeerClosed(_)) || replied
 }
 
 /// The timer of the confirmation Ping, boxed on first use.
