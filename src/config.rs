@@ -164,6 +164,8 @@ pub struct GatewayConfig {
     pub link_probe_ms: u64,
     /// Least spacing of the Pings that confirm what an app has read, ms.
     pub confirm_interval_ms: u64,
+    /// Most segments in one message an app sends (nested forward nodes count too).
+    pub max_segments: usize,
 }
 
 impl Default for GatewayConfig {
@@ -183,6 +185,7 @@ impl Default for GatewayConfig {
             close_timeout_ms: 1_000,
             link_probe_ms: 2_000,
             confirm_interval_ms: 200,
+            max_segments: 2000,
         }
     }
 }
@@ -195,6 +198,7 @@ impl GatewayConfig {
             rate_limit_interval: Duration::from_millis(self.rate_limit_interval_ms),
             actions_per_second: self.actions_per_second,
             action_burst: self.action_burst,
+            max_segments: self.max_segments,
         }
     }
 
@@ -225,6 +229,11 @@ pub struct ListenConfig {
     pub access_token: Secret,
     /// Delivery options of anonymous apps on this listener.
     pub app: AppOptions,
+    /// Web origins (`https://host[:port]`) whose pages may call this
+    /// listener; every other page is refused (its own origin always works).
+    pub allowed_origins: Vec<String>,
+    /// Most live WebSockets on this listener; the next upgrade gets 503.
+    pub max_connections: usize,
 }
 
 impl Default for ListenConfig {
@@ -233,6 +242,8 @@ impl Default for ListenConfig {
             address: String::from(DEFAULT_LISTEN),
             access_token: Secret::default(),
             app: AppOptions::default(),
+            allowed_origins: Vec::new(),
+            max_connections: 10_000,
         }
     }
 }
@@ -319,6 +330,7 @@ impl ReverseConfig {
             .clone()
             .or_else(|| self.url.clone())
             .or_else(|| self.api_url.clone())
+            .map(|n| crate::redact::redact(&n))
             .unwrap_or_default()
     }
 }
@@ -366,7 +378,7 @@ impl Default for HttpPostConfig {
 impl HttpPostConfig {
     /// The target's name: `name`, or the URL.
     pub fn display_name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| self.url.clone())
+        crate::redact::redact(self.name.as_ref().unwrap_or(&self.url))
     }
 }
 
@@ -552,6 +564,7 @@ impl Config {
             ("gateway.close_timeout_ms", g.close_timeout_ms),
             ("gateway.link_probe_ms", g.link_probe_ms),
             ("gateway.confirm_interval_ms", g.confirm_interval_ms),
+            ("gateway.max_segments", g.max_segments as u64),
             (
                 "gateway.max_inbound_frame_bytes",
                 g.max_inbound_frame_bytes as u64,
@@ -591,6 +604,25 @@ impl Config {
         for (i, l) in self.listen.iter().enumerate() {
             check_listen(format!("listen[{i}].address"), &l.address, &l.access_token)?;
             check_app(&format!("listen[{i}].app"), &l.app)?;
+            if l.max_connections == 0 {
+                return invalid(
+                    format!("listen[{i}].max_connections"),
+                    "must be greater than 0".into(),
+                );
+            }
+            for (j, o) in l.allowed_origins.iter().enumerate() {
+                let rest = o
+                    .strip_prefix("http://")
+                    .or_else(|| o.strip_prefix("https://"));
+                if rest.is_none_or(|r| {
+                    r.trim_end_matches('/').is_empty() || r.trim_end_matches('/').contains('/')
+                }) {
+                    return invalid(
+                        format!("listen[{i}].allowed_origins[{j}]"),
+                        format!("`{o}` is not an origin: write scheme://host[:port], e.g. \"https://bot.example.com\""),
+                    );
+                }
+            }
         }
         for (i, u) in self.upstream.iter().enumerate() {
             match u {

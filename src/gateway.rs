@@ -9,9 +9,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, UpstreamConfig};
+use crate::config::{Config, ListenConfig, UpstreamConfig};
 use crate::core::journal::Journal;
 use crate::core::{Dispatcher, Hub, Link, LinkKind, OnDuplicate, Registry, Role};
+use crate::transport::guard::ListenerGuard;
 use crate::transport::http::{app_router, serve, AppListener};
 use crate::upstream::remote::{
     reverse_upstream_router, run_ws, ReverseUpstreamListener, WsUpstream,
@@ -154,11 +155,13 @@ impl Gateway {
                 hub: hub.clone(),
                 config: std::sync::RwLock::new(l.clone()),
                 apps: std::sync::RwLock::new(config.apps.clone()),
+                guard: Arc::new(ListenerGuard::new(&l.allowed_origins, l.max_connections)),
             });
             app_listeners.push(app_listener.clone());
+            let guard = app_listener.guard.clone();
             let router = app_router(app_listener, sandbox.as_ref().map(|s| s.router()));
             tracing::info!(%addr, "listening for apps (forward WebSocket: /, /api, /event)");
-            hub.tasks.spawn(serve(listener, router, hub.clone()));
+            hub.tasks.spawn(serve(listener, router, hub.clone(), guard));
         }
         let mut upstream_addrs = Vec::new();
         for (listener, endpoint) in upstream_listeners {
@@ -168,7 +171,11 @@ impl Gateway {
             upstream_addrs.push(addr);
             let router = reverse_upstream_router(Arc::new(endpoint));
             tracing::info!(%addr, "listening for implementations (ws-reverse upstream)");
-            hub.tasks.spawn(serve(listener, router, hub.clone()));
+            let guard = Arc::new(ListenerGuard::new(
+                &[],
+                ListenConfig::default().max_connections,
+            ));
+            hub.tasks.spawn(serve(listener, router, hub.clone(), guard));
         }
         for u in &config.upstream {
             if let UpstreamConfig::Ws {
@@ -259,7 +266,10 @@ impl Gateway {
                 Some(listener) if same_address(i, &l.address) => {
                     if live.config.listen[i] != *l {
                         *listener.config.write().expect("listener lock poisoned") = l.clone();
-                        report.push(format!("listen[{i}]: token and app options updated"));
+                        listener.guard.update(&l.allowed_origins, l.max_connections);
+                        report.push(format!(
+                            "listen[{i}]: token, origins, limits and app options updated"
+                        ));
                     }
                 }
                 _ => report.push(format!(

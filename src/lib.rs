@@ -43,6 +43,7 @@ pub mod config;
 pub mod core;
 pub mod gateway;
 pub mod protocol;
+pub mod redact;
 pub mod testkit;
 pub mod transport;
 pub mod upstream;

@@ -54,7 +54,12 @@ fn main() -> ExitCode {
                     "# {} is valid; resolved configuration (secrets masked):",
                     path.display()
                 );
-                print!("{}", toml::to_string_pretty(&config).unwrap_or_default());
+                print!(
+                    "{}",
+                    onebot_gateway::redact::redact(
+                        &toml::to_string_pretty(&config).unwrap_or_default()
+                    )
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {

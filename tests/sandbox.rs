@@ -748,9 +748,12 @@ fn http_roundtrip_failure(sb: &Arc<Sandbox>, route: &str, body: Value) -> String
 
 #[test]
 fn group_files_and_folders_add_up() {
-    let w = World::new();
     let dir = tempfile::tempdir().unwrap();
-    let local = dir.path().join("report.txt");
+    let w = World::with(&SandboxConfig {
+        files_dir: Some(dir.path().to_owned()),
+        ..Default::default()
+    });
+    let local = dir.path().canonicalize().unwrap().join("report.txt");
     std::fs::write(&local, vec![b'x'; 1234]).unwrap();
 
     let folder = w.ok(
@@ -776,6 +779,32 @@ fn group_files_and_folders_add_up() {
     w.ok("upload_group_file", json!({"group_id": 100, "file": format!("file://{}", local.display()), "name": "copy.txt", "folder": folder_id}));
     w.ok("upload_group_file", json!({"group_id": 100, "file": "base64://aGVsbG8=", "name": "hello.txt", "folder_id": folder_id}));
     let ev = w.events();
+    // Nothing outside files_dir: not by path, not by URI, not by `..`.
+    let outside = std::env::temp_dir().join("obgw-outside.txt");
+    std::fs::write(&outside, "x").unwrap();
+    for file in [
+        String::from("/etc/passwd"),
+        String::from("file:///etc/passwd"),
+        outside.display().to_string(),
+        format!("{}/../obgw-outside.txt", dir.path().display()),
+        String::from("../../etc/passwd"),
+    ] {
+        let a = w.call(
+            "upload_group_file",
+            json!({"group_id": 100, "file": file, "name": "x"}),
+        );
+        a.failed(1403, "only under");
+        w.call(
+            "send_group_msg",
+            json!({"group_id": 100, "message": [{"type": "image", "data": {"file": file}}]}),
+        )
+        .failed(1403, "files_dir");
+    }
+    w.call(
+        "upload_group_file",
+        json!({"group_id": 100, "file": "nothere.txt", "name": "x"}),
+    )
+    .failed(1400, "no such file");
     let up = notices(&ev, "group_upload");
     assert_eq!(up.len(), 3);
     assert_eq!(up[0]["file"]["name"], "report.txt");
@@ -850,7 +879,7 @@ fn group_files_and_folders_add_up() {
         "upload_group_file",
         json!({"group_id": 100, "file": "/no/such/file.bin", "name": "file.bin"}),
     )
-    .failed(1400, "`file`");
+    .failed(1403, "files_dir");
     w.call(
         "upload_group_file",
         json!({"group_id": 100, "file": "base64://eA==", "name": "x", "folder": "/nope"}),

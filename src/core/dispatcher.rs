@@ -39,6 +39,8 @@ pub struct DispatchSettings {
     pub actions_per_second: f64,
     /// The burst allowed above that rate.
     pub action_burst: u32,
+    /// Most segments in one message of an action.
+    pub max_segments: usize,
 }
 
 impl Default for DispatchSettings {
@@ -48,6 +50,7 @@ impl Default for DispatchSettings {
             rate_limit_interval: Duration::from_millis(500),
             actions_per_second: 0.0,
             action_burst: 1,
+            max_segments: 2000,
         }
     }
 }
@@ -81,6 +84,9 @@ impl Drop for PendingGuard<'_> {
         self.table.remove(&self.id);
     }
 }
+
+/// The longest action name accepted (the longest real one has under 40).
+const MAX_ACTION_NAME: usize = 128;
 
 /// Routes actions and answers.
 pub struct Dispatcher {
@@ -185,6 +191,21 @@ impl Dispatcher {
             return;
         }
         let (base, suffix) = split_suffix(&action);
+        if base.trim().is_empty() || base.len() > MAX_ACTION_NAME {
+            send(Response::failed(
+                retcode::BAD_REQUEST,
+                format!(
+                    "`action` must name an action (1 to {MAX_ACTION_NAME} characters, e.g. \"send_group_msg\")"
+                ),
+            ))
+            .await;
+            return;
+        }
+        if let Err(err) = crate::protocol::message::check_size(&params, self.settings.max_segments)
+        {
+            send(Response::failed(retcode::BAD_REQUEST, err.to_string())).await;
+            return;
+        }
         if let Err(err) = validate_params(base, &params) {
             send(Response::failed(retcode::BAD_REQUEST, err)).await;
             return;

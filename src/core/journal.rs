@@ -65,6 +65,10 @@ pub struct JournalSender {
 /// The newest cursors to save, (bot, identity, seq), latest wins.
 type CursorSlot = Arc<std::sync::Mutex<Option<Vec<(i64, String, u64)>>>>;
 
+/// The cursors the last successful commit made durable, per (bot, identity):
+/// what a restart after `kill -9` would resume from.
+type Durable = Arc<std::sync::Mutex<HashMap<(i64, String), u64>>>;
+
 /// Journal settings beyond its path.
 #[derive(Debug, Clone, Copy)]
 pub struct JournalOptions {
@@ -146,6 +150,7 @@ pub struct Journal {
     /// The newest cursors to save: a slot, not a queue, so cursor saves
     /// never wait behind events (the writer takes it at every commit).
     cursors: CursorSlot,
+    durable: Durable,
     /// What was in the journal at open: per bot, (events in order, next seq, cursors).
     restored: std::sync::Mutex<HashMap<i64, Restored>>,
 }
@@ -224,10 +229,17 @@ impl Journal {
         let room = Arc::new(tokio::sync::Semaphore::new(options.queue));
         let cursors = Arc::default();
         let queued = Arc::default();
+        let durable: Durable = Arc::new(std::sync::Mutex::new(
+            restored
+                .iter()
+                .flat_map(|(bot, r)| r.cursors.iter().map(|(id, seq)| ((*bot, id.clone()), *seq)))
+                .collect(),
+        ));
         let writer_state = Writer {
             room: room.clone(),
             queued: Arc::clone(&queued),
             cursors: Arc::clone(&cursors),
+            durable: Arc::clone(&durable),
             retention,
             commit_delay: options.commit_delay,
         };
@@ -241,6 +253,7 @@ impl Journal {
             room,
             queued,
             cursors,
+            durable,
             restored: std::sync::Mutex::new(restored),
         }))
     }
@@ -288,6 +301,17 @@ impl Journal {
     pub fn sync(&self, limit: Duration) -> bool {
         let (tx, rx) = mpsc::channel();
         self.tx.send(Item::Barrier(tx)).is_ok() && rx.recv_timeout(limit).is_ok()
+    }
+
+    /// The cursors of `bot`'s apps as last committed (identity → next seq).
+    pub fn durable_cursors(&self, bot: i64) -> HashMap<String, u64> {
+        self.durable
+            .lock()
+            .expect("journal lock poisoned")
+            .iter()
+            .filter(|((b, _), _)| *b == bot)
+            .map(|((_, id), seq)| (id.clone(), *seq))
+            .collect()
     }
 
     /// Saves app cursors (lazily, from a periodic task).
@@ -345,6 +369,7 @@ struct Writer {
     room: Arc<tokio::sync::Semaphore>,
     queued: Arc<std::sync::atomic::AtomicUsize>,
     cursors: CursorSlot,
+    durable: Durable,
     retention: Retention,
     commit_delay: Duration,
 }
@@ -402,10 +427,18 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>, w: Writer) {
             }
             tx.commit()
         })();
-        if let Err(e) = result {
+        match result {
+            Ok(()) => {
+                let mut durable = w.durable.lock().expect("journal lock poisoned");
+                for (bot, identity, seq) in cursors.into_iter().flatten() {
+                    durable.insert((bot, identity), seq);
+                }
+            }
             // Fan-out still happens: refusing live events because the disk
             // failed would lose them for everyone. The failure is loud.
-            tracing::error!(error = %e, "journal commit failed; these events are not durable");
+            Err(e) => {
+                tracing::error!(error = %e, "journal commit failed; these events are not durable");
+            }
         }
         let mut events = 0;
         let mut places = 0;

@@ -403,10 +403,11 @@ pub struct DialStatus {
 impl DialStatus {
     /// A dial not yet attempted.
     pub fn new(kind: &'static str, name: String, url: String, self_id: Option<i64>) -> Self {
+        // Secrets never reach /status, whatever the caller passed.
         Self {
             kind,
-            name,
-            url,
+            name: crate::redact::redact(&name),
+            url: crate::redact::redact(&url),
             self_id,
             state: "connecting",
             last_error: None,
@@ -418,7 +419,7 @@ impl DialStatus {
     pub fn at(&self, state: &'static str, last_error: Option<String>, next: Option<i64>) -> Self {
         Self {
             state,
-            last_error,
+            last_error: last_error.map(|e| crate::redact::redact(&e)),
             next_attempt_unix_ms: next,
             ..self.clone()
         }
@@ -522,6 +523,14 @@ impl Registry {
     /// Events waiting for the journal's commit (`None`: no journal).
     pub fn journal_queued(&self) -> Option<usize> {
         self.journal.as_ref().map(|(j, _)| j.queued())
+    }
+
+    /// `bot`'s app cursors as the journal last committed them (empty: no journal).
+    pub fn durable_cursors(&self, bot: i64) -> std::collections::HashMap<String, u64> {
+        self.journal
+            .as_ref()
+            .map(|(j, _)| j.durable_cursors(bot))
+            .unwrap_or_default()
     }
 
     /// Saves every journaled bot's app cursors (called periodically).

@@ -16,8 +16,17 @@ use super::event::value_i64;
 /// peers produce them. Anything else, including out-of-range values, is `None`.
 pub fn as_i64(v: &Value) -> Option<i64> {
     match v {
-        // value_i64 casts floats with `as`, which saturates: reject what does not fit.
-        Value::Number(n) if n.as_i64().is_none() && n.as_f64().is_some_and(out_of_i64) => None,
+        Value::Number(n) if n.as_i64().is_none() => {
+            // Numbers keep their text (arbitrary_precision): an integer that
+            // does not fit is refused, never rounded through f64 or clamped.
+            let text = n.to_string();
+            if !text.contains(['.', 'e', 'E']) {
+                return None;
+            }
+            // value_i64 casts floats with `as`, which saturates: reject what does not fit.
+            n.as_f64().filter(|f| !out_of_i64(*f))?;
+            value_i64(v)
+        }
         other => value_i64(other),
     }
 }

@@ -27,6 +27,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::guard::{AuthRefused, ListenerGuard};
 use crate::config::{ListenConfig, NamedAppConfig, Secret};
 use crate::core::{AppOptions, Hub, Role, SessionOnDuplicate};
 
@@ -39,7 +40,12 @@ pub struct PeerAddr(pub SocketAddr);
 
 /// Serves `router` on `listener` until shutdown: HTTP/1.1 with upgrades, a
 /// header-read (handshake) timeout, and one task per connection.
-pub async fn serve(listener: TcpListener, router: Router, hub: Arc<Hub>) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    hub: Arc<Hub>,
+    guard: Arc<ListenerGuard>,
+) {
     let handshake_timeout = hub.settings.handshake_timeout;
     loop {
         let (stream, peer) = tokio::select! {
@@ -57,10 +63,24 @@ pub async fn serve(listener: TcpListener, router: Router, hub: Arc<Hub>) {
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let shutdown = hub.shutdown.clone();
+        let guard = guard.clone();
         tokio::spawn(async move {
             let svc = tower::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                let refused = guard.admit(req.headers(), peer.ip());
                 req.extensions_mut().insert(PeerAddr(peer));
-                router.clone().oneshot(req.map(Body::new))
+                req.extensions_mut().insert(guard.clone());
+                let (router, guard) = (router.clone(), guard.clone());
+                async move {
+                    if let Err(resp) = refused {
+                        tracing::warn!(%peer, path = req.uri().path(), status = resp.status().as_u16(), "request refused before routing");
+                        return Ok(resp);
+                    }
+                    let resp = router.oneshot(req.map(Body::new)).await?;
+                    if resp.extensions().get::<AuthRefused>().is_some() {
+                        guard.record_auth_failure(peer.ip());
+                    }
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -103,14 +123,32 @@ where
         .map(|v| v.as_bytes())
         != Some(b"13")
     {
-        return error(StatusCode::BAD_REQUEST, "Sec-WebSocket-Version must be 13");
+        // RFC 6455 4.4: the versions the server speaks, with 426.
+        let mut resp = error(
+            StatusCode::UPGRADE_REQUIRED,
+            "unsupported WebSocket version: Sec-WebSocket-Version must be 13",
+        );
+        resp.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return resp;
     }
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
         return error(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
     };
     let accept = derive_accept_key(key.as_bytes());
+    // Counted from the upgrade's answer to the socket's end.
+    let slot = match req.extensions().get::<Arc<ListenerGuard>>() {
+        Some(guard) => match guard.connection_slot() {
+            Ok(slot) => Some(slot),
+            Err(resp) => return resp,
+        },
+        None => None,
+    };
     let on_upgrade = hyper::upgrade::on(req);
     tasks.spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(
@@ -162,10 +200,16 @@ pub fn presented_token(headers: &HeaderMap, query: &HashMap<String, String>) -> 
         .and_then(|v| v.to_str().ok())
     {
         let value = value.trim();
-        let token = ["Bearer", "bearer", "Token", "token"]
+        // A scheme is a word followed by whitespace: `Bearers3cret` is not `Bearer s3cret`.
+        let (scheme, rest) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
+        let token = if ["bearer", "token"]
             .iter()
-            .find_map(|scheme| value.strip_prefix(scheme).map(str::trim))
-            .unwrap_or(value);
+            .any(|s| scheme.eq_ignore_ascii_case(s))
+        {
+            rest.trim()
+        } else {
+            value
+        };
         if !token.is_empty() {
             return Some(token.to_owned());
         }
@@ -190,13 +234,23 @@ pub fn check_token(expected: &Secret, presented: Option<&str>) -> Result<(), Res
         return Ok(());
     }
     match presented {
-        None => Err(error(
+        None => Err(auth_refused(error(
             StatusCode::UNAUTHORIZED,
             "missing access token: send Authorization: Bearer <token> or ?access_token=",
-        )),
+        ))),
         Some(t) if token_matches(expected, t) => Ok(()),
-        Some(_) => Err(error(StatusCode::FORBIDDEN, "wrong access token")),
+        Some(_) => Err(auth_refused(error(
+            StatusCode::FORBIDDEN,
+            "wrong access token",
+        ))),
     }
+}
+
+/// Marks `resp` as a refused credential: the listener counts it against the
+/// caller's address.
+pub fn auth_refused(mut resp: Response) -> Response {
+    resp.extensions_mut().insert(AuthRefused);
+    resp
 }
 
 /// One forward listener's configuration, shared by its handlers.
@@ -207,6 +261,8 @@ pub struct AppListener {
     pub config: std::sync::RwLock<ListenConfig>,
     /// Named app identities (`[[apps]]`; a reload may replace them).
     pub apps: std::sync::RwLock<Vec<NamedAppConfig>>,
+    /// What the listener refuses before routing (its origins and cap follow reloads).
+    pub guard: Arc<ListenerGuard>,
 }
 
 impl AppListener {
@@ -338,6 +394,7 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
                 "self_id": b.self_id, "online": h.online, "good": h.good, "links": links,
                 "next_seq": b.log.head(), "first_retained_seq": b.log.first_retained(),
                 "saved_cursors": b.cursors.iter().map(|c| (c.key().clone(), *c.value())).collect::<HashMap<_, _>>(),
+                "journaled_cursors": hub.registry.durable_cursors(b.self_id),
             })
         })
         .collect();

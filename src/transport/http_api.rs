@@ -97,11 +97,23 @@ async fn read_params(req: Request) -> Result<Value, Response> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(params));
     }
-    if content_type.starts_with("application/x-www-form-urlencoded") {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media == "application/x-www-form-urlencoded" {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
             .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid form body: {e}")))?;
         params.extend(pairs.into_iter().map(|(k, v)| (k, Value::String(v))));
         return Ok(Value::Object(params));
+    }
+    if media != "application/json" {
+        // `text/plain` and friends are what a web page can send without a
+        // preflight; no OneBot client sends them.
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported Content-Type `{}`: send the params as application/json or application/x-www-form-urlencoded",
+                if media.is_empty() { "(none)" } else { media }
+            ),
+        ));
     }
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(body)) => {

@@ -140,7 +140,7 @@ async fn deliver(
     );
     ctx.stats.cursor.store(start, Ordering::Relaxed);
     ctx.stats.confirmed.store(start, Ordering::Relaxed);
-    tracing::info!(url = %target.url, self_id = bot.self_id, "http post target ready");
+    tracing::info!(url = %crate::redact::redact(&target.url), self_id = bot.self_id, "http post target ready");
     let mut sub = Subscription::new(bot.log.clone(), start);
     let mut backoff = Backoff::new(
         Duration::from_millis(target.retry_interval_ms),
@@ -154,7 +154,7 @@ async fn deliver(
             _ = stop.cancelled() => break,
             read = sub.next_batch(64, &mut batch) => if let Err(gap) = read {
                 ctx.stats.lost.fetch_add(gap.count(), Ordering::Relaxed);
-                tracing::warn!(url = %target.url, first_lost = gap.first_lost, last_lost = gap.last_lost, "events evicted before they could be posted");
+                tracing::warn!(url = %crate::redact::redact(&target.url), first_lost = gap.first_lost, last_lost = gap.last_lost, "events evicted before they could be posted");
             },
         }
         for event in &batch {
@@ -178,13 +178,13 @@ async fn deliver(
                         break;
                     }
                     Outcome::Refused(why) => {
-                        tracing::warn!(url = %target.url, seq = event.seq, reason = %why, "http post refused by the receiver; not retried");
+                        tracing::warn!(url = %crate::redact::redact(&target.url), seq = event.seq, reason = %crate::redact::redact(&why), "http post refused by the receiver; not retried");
                         break;
                     }
                     Outcome::Retry(why) => {
                         let delay = backoff.next_delay();
                         if last_problem.as_deref() != Some(why.as_str()) {
-                            tracing::warn!(url = %target.url, seq = event.seq, reason = %why, retry_in_ms = delay.as_millis() as u64, "http post failed; will retry (the event is kept)");
+                            tracing::warn!(url = %crate::redact::redact(&target.url), seq = event.seq, reason = %crate::redact::redact(&why), retry_in_ms = delay.as_millis() as u64, "http post failed; will retry (the event is kept)");
                             last_problem = Some(why);
                         }
                         tokio::select! {

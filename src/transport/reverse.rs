@@ -3,6 +3,7 @@
 //! (two in the split API/Event layout), and redials with capped, jittered
 //! backoff.
 
+use crate::redact::redact;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -211,10 +212,10 @@ async fn dial_loop(
             // Logged once per distinct reason, so a target that keeps refusing
             // does not flood the log.
             if last_problem.as_deref() != Some(problem.as_str()) {
-                tracing::warn!(target = %name, self_id = bot.self_id, url = %redact(&url), reason = %problem, retry_in_ms = delay.as_millis() as u64, "reverse connection refused or failed");
+                tracing::warn!(target = %name, self_id = bot.self_id, url = %redact(&url), reason = %redact(&problem), retry_in_ms = delay.as_millis() as u64, "reverse connection refused or failed");
                 last_problem = Some(problem);
             } else {
-                tracing::debug!(target = %name, reason = %problem, "reverse connection still failing");
+                tracing::debug!(target = %name, reason = %redact(&problem), "reverse connection still failing");
             }
         } else {
             last_problem = None;
@@ -240,24 +241,5 @@ struct DialGuard<'a> {
 impl Drop for DialGuard<'_> {
     fn drop(&mut self) {
         self.hub.registry.dials.remove(&self.key);
-    }
-}
-
-/// A URL with any `access_token` query value masked, for logs.
-pub fn redact(url: &str) -> String {
-    match url.split_once('?') {
-        None => url.to_owned(),
-        Some((base, query)) => {
-            let q: Vec<String> = query
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("access_token") => {
-                        format!("{k}=<redacted>")
-                    }
-                    _ => kv.to_owned(),
-                })
-                .collect();
-            format!("{base}?{}", q.join("&"))
-        }
     }
 }

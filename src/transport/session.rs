@@ -60,6 +60,8 @@ pub enum SessionEnd {
     Binary,
     /// The app broke the WebSocket protocol; the frame is the RFC close to send.
     Protocol(CloseFrame),
+    /// The app sent [`GARBAGE_LIMIT`] malformed frames within [`GARBAGE_WINDOW`].
+    Garbage,
 }
 
 impl SessionEnd {
@@ -71,6 +73,13 @@ impl SessionEnd {
                 String::from("no pong within three ping intervals"),
             ),
             Self::TooSlow(why) => (CloseCode::Policy, why.clone()),
+            Self::Garbage => (
+                CloseCode::Policy,
+                format!(
+                    "{GARBAGE_LIMIT} malformed frames within {} s: not a OneBot app",
+                    GARBAGE_WINDOW.as_secs()
+                ),
+            ),
             Self::Shutdown => (CloseCode::Away, String::from("gateway shutting down")),
             Self::TooBig(why) => (CloseCode::Size, format!("frame too large: {why}")),
             Self::Removed => (
@@ -112,6 +121,11 @@ impl std::fmt::Display for SessionEnd {
             Self::Refused(why) => f.write_str(why),
             Self::Binary => f.write_str(BINARY_REASON),
             Self::Protocol(frame) => write!(f, "{} {}", u16::from(frame.code), frame.reason),
+            Self::Garbage => write!(
+                f,
+                "{GARBAGE_LIMIT} malformed frames within {} s",
+                GARBAGE_WINDOW.as_secs()
+            ),
         }
     }
 }
@@ -223,6 +237,7 @@ where
     let in_flight = Arc::new(Semaphore::new(MAX_ACTIONS_IN_FLIGHT));
     let reader = async {
         let mut actions = JoinSet::new();
+        let mut garbage = Garbage::default();
         loop {
             let msg = match stream.next().await {
                 Some(Ok(msg)) => msg,
@@ -263,6 +278,9 @@ where
                 );
                 let resp = malformed_answer_text(&text, err);
                 let _ = reply_tx.send(Utf8Bytes::from(resp.to_json())).await;
+                if let Some(end) = garbage.count() {
+                    return end;
+                }
                 continue;
             }
             match classify(&text) {
@@ -278,12 +296,27 @@ where
                     });
                     while actions.try_join_next().is_some() {}
                 }
-                Ok(Frame::Response(_) | Frame::Event(_)) => {
-                    tracing::debug!("app sent a frame that is not an action; ignored");
+                Ok(frame @ (Frame::Response(_) | Frame::Event(_))) => {
+                    let what = if matches!(frame, Frame::Event(_)) {
+                        "an event"
+                    } else {
+                        "an answer"
+                    };
+                    let resp = malformed_answer_text(
+                        &text,
+                        format!("this frame is {what}, not an action: apps send {{\"action\", \"params\", \"echo\"}}"),
+                    );
+                    let _ = reply_tx.send(Utf8Bytes::from(resp.to_json())).await;
+                    if let Some(end) = garbage.count() {
+                        return end;
+                    }
                 }
                 Err(err) => {
                     let resp = malformed_answer(&text, &err);
                     let _ = reply_tx.send(Utf8Bytes::from(resp.to_json())).await;
+                    if let Some(end) = garbage.count() {
+                        return end;
+                    }
                 }
             }
         }
@@ -623,10 +656,46 @@ fn malformed_answer_text(text: &str, message: String) -> Response {
         #[serde(default)]
         echo: Option<Box<serde_json::value::RawValue>>,
     }
+    // `"echo": null` when the frame's own cannot be read: a client matching
+    // answers by echo sees at once that this one is not for a call of its.
     let echo = serde_json::from_str::<EchoOnly>(text)
         .ok()
-        .and_then(|e| e.echo);
+        .and_then(|e| e.echo)
+        .or_else(|| serde_json::value::RawValue::from_string(String::from("null")).ok());
     Response::failed(retcode::BAD_REQUEST, message).with_echo(echo)
+}
+
+/// Malformed frames an app may send in [`GARBAGE_WINDOW`] before its session closes.
+pub const GARBAGE_LIMIT: u32 = 100;
+/// The window malformed frames are counted in.
+pub const GARBAGE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Counts malformed frames: each gets its answer, but a client sending
+/// nothing else is not a OneBot app and its session ends.
+#[derive(Default)]
+struct Garbage {
+    since: Option<Instant>,
+    count: u32,
+}
+
+impl Garbage {
+    fn count(&mut self) -> Option<SessionEnd> {
+        let now = Instant::now();
+        match self.since {
+            Some(since) if now.duration_since(since) < GARBAGE_WINDOW => self.count += 1,
+            _ => {
+                self.since = Some(now);
+                self.count = 1;
+            }
+        }
+        (self.count >= GARBAGE_LIMIT).then(|| {
+            tracing::warn!(
+                frames = self.count,
+                "app session closed: it sends only malformed frames"
+            );
+            SessionEnd::Garbage
+        })
+    }
 }
 
 async fn send_timed<K>(sink: &mut K, msg: Message, limit: Duration) -> Result<(), SessionEnd>

@@ -64,7 +64,7 @@ pub struct WsUpstream {
 pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
     let mut backoff = Backoff::new(up.reconnect, up.max_reconnect);
     let mut last_problem: Option<String> = None;
-    let url_for_logs = crate::transport::reverse::redact(&up.url);
+    let url_for_logs = crate::redact::redact(&up.url);
     let dial_key = format!("upstream:{url_for_logs}");
     let dial = DialStatus::new(
         "upstream",
@@ -122,7 +122,7 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
         let delay = backoff.next_delay();
         if let Some(p) = problem {
             if last_problem.as_deref() != Some(p.as_str()) {
-                tracing::warn!(url = %url_for_logs, reason = %p, retry_in_ms = delay.as_millis() as u64, "cannot reach upstream");
+                tracing::warn!(url = %url_for_logs, reason = %crate::redact::redact(&p), retry_in_ms = delay.as_millis() as u64, "cannot reach upstream");
             }
             last_problem = Some(p);
         }

@@ -601,3 +601,178 @@ async fn events_evicted_while_a_crashed_app_is_away_are_counted_and_announced() 
     assert_eq!(status_app(&body, "a")["lost"], 400);
     gw.shutdown().await;
 }
+
+/// Bytes the kernel holds for one TCP connection on 127.0.0.1: the sender's
+/// unacknowledged send queue plus the receiver's unread receive queue, from
+/// `/proc/net/tcp` (`local` sends to `remote`).
+fn kernel_queued_bytes(local: std::net::SocketAddr, remote: std::net::SocketAddr) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let hex = |a: std::net::SocketAddr| {
+        let std::net::IpAddr::V4(ip) = a.ip() else {
+            panic!("IPv4 only")
+        };
+        format!("{:08X}:{:04X}", u32::from_le_bytes(ip.octets()), a.port())
+    };
+    let queue = |from: &str, to: &str, field: usize| -> u64 {
+        table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f[1] == from && f[2] == to)
+            .map(|f| {
+                let (tx, rx) = f[4].split_once(':').unwrap();
+                u64::from_str_radix([tx, rx][field], 16).unwrap()
+            })
+            .unwrap_or_else(|| panic!("no socket {from} -> {to} in /proc/net/tcp"))
+    };
+    let (l, r) = (hex(local), hex(remote));
+    queue(&l, &r, 0) + queue(&r, &l, 1)
+}
+
+#[tokio::test]
+async fn kill_9_with_a_slow_journal_loses_at_most_the_bounded_window() {
+    use futures::SinkExt;
+    const QUEUE: u64 = 64;
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    // A disk ten times slower than the implementation: every commit takes 20 ms.
+    let write_config = |listen: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nheartbeat_interval_ms = 0\nconfirm_interval_ms = 20\n[[listen]]\naddress = \"{listen}\"\n[[apps]]\nname = \"a\"\naccess_token = \"ta\"\n\
+                 [[upstream]]\ntype = \"ws\"\nurl = \"ws://{}/\"\nself_id = 10000\nreconnect_interval_ms = 50\nmax_reconnect_interval_ms = 100\n\
+                 [journal]\npath = {:?}\njournal_queue = {QUEUE}\ncommit_delay_ms = 20\nflush_cursors_ms = 50\n",
+                upstream.local_addr().unwrap(),
+                dir.path().join("journal.db").display().to_string()
+            ),
+        )
+        .unwrap();
+    };
+    write_config("127.0.0.1:0");
+    let gateway = GatewayChild::spawn(&config).await;
+    let (sock, gateway_side) = upstream.accept().await.unwrap();
+    let upstream_side = sock.local_addr().unwrap();
+    let mut ws = tokio_tungstenite::accept_async(sock).await.unwrap();
+    let (_, status) = http_get(gateway.addr, "/status", None).await;
+    let base = status["data"]["bots"][0]["next_seq"].as_u64().unwrap();
+    let mut app = AppClient::connect(&format!("ws://{}/10000/", gateway.addr), Some("ta"))
+        .await
+        .unwrap();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    let mut frame_len = usize::MAX;
+    for n in 0..3 {
+        frame_len = frame_len.min(numbered(n).to_string().len());
+    }
+    let implementation = tokio::spawn(async move {
+        for n in 0u64.. {
+            if ws
+                .send(Message::Text(numbered(n).to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            counter.store(n + 1, Relaxed);
+        }
+    });
+    let mut before = Vec::new();
+    while before.len() < 1_000 {
+        before.push(
+            app.next_non_meta().await.expect("events flow")["n"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    // What the app has confirmed, then the wait until the journal holds it.
+    let (_, status) = http_get(gateway.addr, "/status", None).await;
+    let confirmed = status_app(&status, "a")["confirmed"].as_u64().unwrap();
+    loop {
+        let (_, status) = http_get(gateway.addr, "/status", None).await;
+        let durable = status["data"]["bots"][0]["journaled_cursors"]["a"]
+            .as_u64()
+            .unwrap_or(0);
+        if durable >= confirmed {
+            break;
+        }
+        before.push(
+            app.next_non_meta().await.expect("events flow")["n"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    // Frozen first, so what it read, queued and left in the kernel can be counted.
+    let pid = rustix::process::Pid::from_child(&gateway.child);
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    implementation.abort();
+    let _ = implementation.await;
+    let sent = sent.load(Relaxed);
+    let in_kernel = kernel_queued_bytes(upstream_side, gateway_side);
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    while let Some(v) = app.next_json().await {
+        if let Some(n) = v["n"].as_u64() {
+            before.push(n);
+        }
+    }
+    let address = gateway.addr.to_string();
+    drop(gateway);
+
+    // Restarted on the same journal; the implementation is back with a marker.
+    write_config(&address);
+    let gateway = GatewayChild::spawn(&config).await;
+    let (sock, _) = upstream.accept().await.unwrap();
+    let mut ws = tokio_tungstenite::accept_async(sock).await.unwrap();
+    let mut again = AppClient::connect(&format!("ws://{}/10000/", gateway.addr), Some("ta"))
+        .await
+        .unwrap();
+    const MARKER: u64 = u64::MAX / 2;
+    ws.send(Message::Text(numbered(MARKER).to_string().into()))
+        .await
+        .unwrap();
+    let mut after = Vec::new();
+    loop {
+        let n = again
+            .next_non_meta()
+            .await
+            .expect("replay, then the marker")["n"]
+            .as_u64()
+            .unwrap();
+        if n == MARKER {
+            break;
+        }
+        after.push(n);
+    }
+    let seen: std::collections::BTreeSet<u64> = before.iter().chain(&after).copied().collect();
+    let lost: Vec<u64> = (0..sent).filter(|n| !seen.contains(n)).collect();
+    // The window: the journal queue (plus the one event a reader holds while
+    // it waits for room), the reader's 16 KiB buffer and the kernel's queues.
+    let window = QUEUE + 1 + (16 * 1024 + in_kernel).div_ceil(frame_len as u64) + 1;
+    assert!(
+        lost.len() as u64 <= window,
+        "lost {} of {sent} events, more than the window of {window} ({in_kernel} bytes were in the kernel)",
+        lost.len()
+    );
+    assert!(
+        lost.iter().copied().eq(sent - lost.len() as u64..sent),
+        "only the newest events may be lost, never one in the middle: {:?}…",
+        &lost[..lost.len().min(10)]
+    );
+    let max_before = before.iter().copied().max().unwrap();
+    let first_after = *after.first().expect("the replay is not empty");
+    assert!(
+        first_after + base >= confirmed,
+        "the replay starts at {first_after} (seq {}), before the cursor the journal had committed ({confirmed})",
+        first_after + base
+    );
+    assert!(
+        after.windows(2).all(|w| w[0] + 1 == w[1]),
+        "the replay is in order without gaps"
+    );
+    eprintln!(
+        "kill -9: {sent} sent, {} lost (window {window}, {in_kernel} bytes in the kernel), {} again",
+        lost.len(),
+        (max_before + 1).saturating_sub(first_after)
+    );
+}

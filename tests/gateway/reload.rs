@@ -61,7 +61,9 @@ async fn tokens_and_named_apps_change_in_place_and_the_rest_is_reported() {
     );
     let report = gw.reload(config(&new));
     assert!(
-        report.contains(&String::from("listen[0]: token and app options updated")),
+        report.contains(&String::from(
+            "listen[0]: token, origins, limits and app options updated"
+        )),
         "{report:?}"
     );
     assert!(

@@ -318,6 +318,59 @@ pub fn validate_message_with(message: &Value, auto_escape: bool) -> Result<(), M
     msg.typed().map(|_| ())
 }
 
+/// A message over the size limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{param}` has more than {limit} segments (gateway.max_segments); send it in several messages"
+)]
+pub struct TooManySegments {
+    /// `message` or `messages`.
+    pub param: &'static str,
+    /// The limit.
+    pub limit: usize,
+}
+
+/// Checks the `message` and `messages` params of an action against `limit`
+/// segments before anything is built from them: a CQ string is counted by
+/// its `[CQ:` openings (one linear scan), an array by its items, forward
+/// nodes' content included.
+///
+/// # Errors
+/// [`TooManySegments`] naming the param and the limit.
+pub fn check_size(params: &Value, limit: usize) -> Result<(), TooManySegments> {
+    for param in ["message", "messages"] {
+        if let Some(message) = params.get(param) {
+            let mut budget = limit;
+            if !fits(message, &mut budget) {
+                return Err(TooManySegments { param, limit });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Takes this message's segments from `budget`; false when it runs out.
+fn fits(message: &Value, budget: &mut usize) -> bool {
+    let (own, nested): (usize, Vec<&Value>) = match message {
+        // A CQ string: its codes (text between them is not counted).
+        Value::String(s) => (s.matches("[CQ:").count().max(1), Vec::new()),
+        Value::Array(items) => (
+            items.len(),
+            items
+                .iter()
+                .filter_map(|seg| seg.pointer("/data/content"))
+                .collect(),
+        ),
+        Value::Object(_) => (1, message.pointer("/data/content").into_iter().collect()),
+        _ => return true,
+    };
+    match budget.checked_sub(own) {
+        Some(rest) => *budget = rest,
+        None => return false,
+    }
+    nested.into_iter().all(|content| fits(content, budget))
+}
+
 /// Validates the `messages` param of `send_group_forward_msg` /
 /// `send_private_forward_msg`: a non-empty array of valid `node` segments.
 ///

@@ -39,6 +39,26 @@ pub struct SandboxConfig {
     /// The built-in world's bot nickname (instead of "sandbox"); only without `world`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nickname: Option<String>,
+    /// The only folder local files (`file://`, paths) are read from; default
+    /// `files/` next to the store, or a temporary folder for `:memory:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files_dir: Option<std::path::PathBuf>,
+}
+
+impl SandboxConfig {
+    /// `files_dir`, or its default.
+    pub fn files_dir(&self) -> std::path::PathBuf {
+        if let Some(dir) = &self.files_dir {
+            return dir.clone();
+        }
+        if self.store == ":memory:" {
+            return std::env::temp_dir().join("onebot-gateway-sandbox-files");
+        }
+        std::path::Path::new(&self.store)
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("files")
+    }
 }
 
 impl Default for SandboxConfig {
@@ -48,6 +68,7 @@ impl Default for SandboxConfig {
             world: None,
             self_id: None,
             nickname: None,
+            files_dir: None,
         }
     }
 }
@@ -78,6 +99,7 @@ pub struct Sandbox {
     events: Arc<dyn EventSink>,
     db: Mutex<Connection>,
     bots: Vec<i64>,
+    files: store::FilesDir,
 }
 
 impl Sandbox {
@@ -126,10 +148,12 @@ impl Sandbox {
         };
         let conn = store::open(&config.store, &world).map_err(store_err)?;
         let bots = store::bot_ids(&conn).map_err(|e| store_err(e.to_string()))?;
+        let files = store::FilesDir::open(&config.files_dir()).map_err(store_err)?;
         Ok(Arc::new(Self {
             events,
             db: Mutex::new(conn),
             bots,
+            files,
         }))
     }
 
@@ -188,7 +212,7 @@ impl Sandbox {
         let events = {
             let conn = self.db.lock().unwrap_or_else(|e| e.into_inner());
             let tx = conn.unchecked_transaction()?;
-            let mut ctx = Ctx::new(&conn, self_id);
+            let mut ctx = Ctx::new(&conn, self_id, &self.files);
             let out = op(&mut ctx)?;
             if !ctx.events.is_empty() {
                 ctx.add("packet_sent", ctx.events.len() as i64)?;

@@ -413,16 +413,19 @@ pub struct Ctx<'a> {
     pub now: i64,
     /// Events to publish once the operation committed.
     pub events: Vec<Value>,
+    /// Where local files may be read.
+    pub files: &'a FilesDir,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for `self_id` at the current time.
-    pub fn new(db: &'a Connection, self_id: i64) -> Self {
+    pub fn new(db: &'a Connection, self_id: i64, files: &'a FilesDir) -> Self {
         Self {
             db,
             self_id,
             now: now(),
             events: Vec::new(),
+            files,
         }
     }
 
@@ -764,7 +767,7 @@ impl<'a> Ctx<'a> {
                     .unwrap_or_else(|| media_url(kind, &file));
                 self.db.execute(
                     "INSERT OR REPLACE INTO media(self_id, kind, file, url, size, message_id) VALUES(?1,?2,?3,?4,?5,?6)",
-                    params![self.self_id, kind, file, url, media_size(&file), m.message_id],
+                    params![self.self_id, kind, file, url, self.files.media_size(&file)?, m.message_id],
                 )?;
             }
         }
@@ -822,23 +825,90 @@ pub fn file_name(file: &str) -> String {
     }
 }
 
-/// The size of a media file: decoded length for base64 data, the real size of
-/// an existing local file, otherwise a pseudo size from a hash of the name.
-pub fn media_size(file: &str) -> i64 {
-    use base64::Engine as _;
-    if let Some(data) = file.strip_prefix("base64://") {
-        return base64::engine::general_purpose::STANDARD
-            .decode(data.trim())
-            .map(|d| d.len() as i64)
-            .unwrap_or(data.len() as i64 * 3 / 4);
+/// The one folder the sandbox reads local files from (`[sandbox] files_dir`):
+/// a `file://` URI or a path naming anything outside it is refused, so an
+/// action cannot learn about the host's files.
+#[derive(Debug, Clone)]
+pub struct FilesDir(std::path::PathBuf);
+
+impl FilesDir {
+    /// The folder, created if missing and made absolute.
+    ///
+    /// # Errors
+    /// Why it cannot be created or resolved.
+    pub fn open(dir: &std::path::Path) -> Result<Self, String> {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| dir.canonicalize())
+            .map(Self)
+            .map_err(|e| format!("files_dir {}: {e}", dir.display()))
     }
-    let local = file.strip_prefix("file://").unwrap_or(file);
-    if let Ok(meta) = std::fs::metadata(local) {
-        if meta.is_file() {
-            return meta.len() as i64;
+
+    /// The folder.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// The local file `file` names: `None` for `base64://`, `http(s)://` and
+    /// bare names that are no file in the folder (a cached image's name, say).
+    ///
+    /// # Errors
+    /// 1403 for a `file://` URI or path outside the folder.
+    pub fn local(&self, file: &str) -> Out<Option<std::path::PathBuf>> {
+        use std::path::{Component, Path};
+        if ["base64://", "http://", "https://"]
+            .iter()
+            .any(|p| file.starts_with(p))
+        {
+            return Ok(None);
+        }
+        let uri = file.strip_prefix("file://");
+        let named = uri.unwrap_or(file);
+        let path = Path::new(named);
+        let is_path = uri.is_some() || path.is_absolute() || path.components().count() > 1;
+        let candidate = self.0.join(path);
+        let refused = || {
+            Fail {
+            retcode: crate::protocol::retcode::FORBIDDEN,
+            message: format!(
+                "the sandbox reads local files only under {} ([sandbox] files_dir); put the file there, or send base64:// or http(s)://",
+                self.0.display()
+            ),
+        }
+        };
+        if path.components().any(|c| c == Component::ParentDir) {
+            return Err(refused());
+        }
+        match candidate.canonicalize() {
+            Ok(real) if real.starts_with(&self.0) => Ok(Some(real)),
+            Ok(_) => Err(refused()),
+            // Not there: a path outside the folder is refused all the same.
+            Err(_) if is_path && !candidate.starts_with(&self.0) => Err(refused()),
+            Err(_) if is_path => Ok(Some(candidate)),
+            Err(_) => Ok(None),
         }
     }
-    1024 + (fnv(file.as_bytes()) % (1 << 20)) as i64
+
+    /// The size of a media file: decoded length for base64 data, the real
+    /// size of a file in the folder, otherwise a pseudo size from a hash of
+    /// the name.
+    ///
+    /// # Errors
+    /// As [`FilesDir::local`].
+    pub fn media_size(&self, file: &str) -> Out<i64> {
+        use base64::Engine as _;
+        if let Some(data) = file.strip_prefix("base64://") {
+            return Ok(base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map(|d| d.len() as i64)
+                .unwrap_or(data.len() as i64 * 3 / 4));
+        }
+        if let Some(meta) = self.local(file)?.and_then(|p| std::fs::metadata(p).ok()) {
+            if meta.is_file() {
+                return Ok(meta.len() as i64);
+            }
+        }
+        Ok(1024 + (fnv(file.as_bytes()) % (1 << 20)) as i64)
+    }
 }
 
 /// FNV-1a, for deterministic pseudo values.

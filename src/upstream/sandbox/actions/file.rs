@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::upstream::sandbox::params::{Fail, Out, P};
-use crate::upstream::sandbox::store::{file_name, media_size, Ctx, Role};
+use crate::upstream::sandbox::store::{file_name, Ctx, Role};
 
 /// Files a group may hold.
 pub const FILE_LIMIT: i64 = 10_000;
@@ -182,9 +182,14 @@ pub fn upload(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
         || file.starts_with("https://")
         || file.starts_with("base64://");
     if !remote {
-        let local = file.strip_prefix("file://").unwrap_or(&file);
-        if !std::path::Path::new(local).is_file() {
-            return Err(Fail::bad("file", format!("no such local file: {local}")));
+        match ctx.files.local(&file)? {
+            Some(path) if path.is_file() => {}
+            _ => {
+                return Err(Fail::bad(
+                    "file",
+                    format!("no such file in {}: {file}", ctx.files.path().display()),
+                ))
+            }
         }
     }
     let name = match p.opt_str("name")? {
@@ -196,7 +201,14 @@ pub fn upload(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| "/".into());
     ctx.group(g)?;
-    let id = store_file(ctx, g, ctx.self_id, &name, media_size(&file), &folder)?;
+    let id = store_file(
+        ctx,
+        g,
+        ctx.self_id,
+        &name,
+        ctx.files.media_size(&file)?,
+        &folder,
+    )?;
     Ok(json!({"file_id": id}))
 }
 

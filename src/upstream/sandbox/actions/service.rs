@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::upstream::sandbox::params::{Fail, Out, P};
-use crate::upstream::sandbox::store::{file_name, fnv, media_size, media_url, Ctx};
+use crate::upstream::sandbox::store::{file_name, fnv, media_url, Ctx};
 
 /// Where the sandbox pretends its cache lives (nothing is written there).
 pub const CACHE_DIR: &str = "/sandbox/cache";
@@ -274,7 +274,7 @@ pub fn ark_share_group(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 
 /// `download_file`: nothing is fetched; the answer names the cache path the
 /// file would have (see docs/SANDBOX.md).
-pub fn download(_ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
+pub fn download(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     let url = p.opt_str("url")?.filter(|u| !u.is_empty());
     let b64 = p.opt_str("base64")?.filter(|u| !u.is_empty());
     let source = match (&url, &b64) {
@@ -305,7 +305,9 @@ pub fn download(_ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
         Some(n) if !n.is_empty() => n,
         _ => format!("{:016x}", fnv(source.as_bytes())),
     };
-    Ok(json!({"file": format!("{CACHE_DIR}/download/{name}"), "size": media_size(&source)}))
+    Ok(
+        json!({"file": format!("{CACHE_DIR}/download/{name}"), "size": ctx.files.media_size(&source)?}),
+    )
 }
 
 fn find_media(ctx: &Ctx<'_>, kind: &str, file: &str) -> Out<(String, String, i64)> {
