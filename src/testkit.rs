@@ -139,6 +139,12 @@ impl AppClient {
         self.next_response().await.expect("an answer")
     }
 
+    /// The next WebSocket message of any kind within [`WAIT`] (`None`: the
+    /// socket ended or nothing came).
+    pub async fn next_message(&mut self) -> Option<Message> {
+        tokio::time::timeout(WAIT, self.ws.next()).await.ok()??.ok()
+    }
+
     /// Waits for the close frame; returns its code and reason.
     pub async fn closed(&mut self) -> Option<(u16, String)> {
         loop {

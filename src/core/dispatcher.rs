@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
@@ -133,9 +134,9 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 #[derive(Serialize)]
-struct UpstreamFrame<'a> {
+struct UpstreamFrame<'a, P: Serialize + ?Sized> {
     action: &'a str,
-    params: &'a Value,
+    params: &'a P,
     echo: String,
 }
 
@@ -173,6 +174,7 @@ impl Dispatcher {
         let ActionRequest {
             action,
             params,
+            params_text,
             echo,
         } = req;
         let send = |resp: Response| {
@@ -233,7 +235,10 @@ impl Dispatcher {
             }
             Suffix::None => match self.local(&app.bot, base, &params).await {
                 Some(resp) => send(resp).await,
-                None => self.forward(&app.bot, base, &params, send).await,
+                None => {
+                    self.forward(&app.bot, base, &params, params_text.as_deref(), send)
+                        .await
+                }
             },
         }
     }
@@ -242,7 +247,7 @@ impl Dispatcher {
     /// background and rate-limited actions) and returns its (final) answer.
     pub async fn call(self: &Arc<Self>, bot: &Bot, action: &str, params: Value) -> Response {
         let mut last = None;
-        self.forward(bot, action, &params, |resp| {
+        self.forward(bot, action, &params, None, |resp| {
             last = Some(resp);
             std::future::ready(())
         })
@@ -274,9 +279,16 @@ impl Dispatcher {
     }
 
     /// Sends `action` to the bot's upstream and passes each answer frame to
-    /// `on_answer` (several for NapCat stream actions).
-    async fn forward<F, Fut>(&self, bot: &Bot, action: &str, params: &Value, mut on_answer: F)
-    where
+    /// `on_answer` (several for NapCat stream actions). `params_text`, when
+    /// given, is what the app wrote for `params`: relayed as it is.
+    async fn forward<F, Fut>(
+        &self,
+        bot: &Bot,
+        action: &str,
+        params: &Value,
+        params_text: Option<&RawValue>,
+        mut on_answer: F,
+    ) where
         F: FnMut(Response) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
@@ -333,12 +345,20 @@ impl Dispatcher {
             table: &self.pending,
             id,
         };
-        let frame = UpstreamFrame {
-            action,
-            params,
-            echo: format!("{ECHO_PREFIX}{}:{id}", self.echo_nonce),
-        };
-        let text = serde_json::to_string(&frame).expect("an action frame always serializes");
+        let echo = format!("{ECHO_PREFIX}{}:{id}", self.echo_nonce);
+        let text = match params_text {
+            Some(raw) => serde_json::to_string(&UpstreamFrame {
+                action,
+                params: raw,
+                echo,
+            }),
+            None => serde_json::to_string(&UpstreamFrame {
+                action,
+                params,
+                echo,
+            }),
+        }
+        .expect("an action frame always serializes");
         // The timeout covers the wait for room in the upstream's queue too:
         // an upstream that stopped reading must not hold an action forever.
         let mut deadline = Instant::now() + timeout;

@@ -635,7 +635,8 @@ impl Registry {
             role,
             options,
             identity,
-            peer,
+            // A URL peer (an HTTP POST or reverse target) may carry a token.
+            peer: crate::redact::redact(&peer),
             stats: Arc::default(),
             on_duplicate,
         };

@@ -12,20 +12,46 @@ use super::event::EventHeader;
 use super::retcode;
 
 /// An action request `{action, params, echo}` from an app.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ActionRequest {
     /// The action name, e.g. `send_group_msg`, `get_status_async`, `.handle_quick_operation`.
     pub action: String,
     /// The parameters; `Null` when the frame had none.
-    #[serde(default, skip_serializing_if = "Value::is_null")]
+    #[serde(skip_serializing_if = "Value::is_null")]
     pub params: Value,
+    /// The params exactly as the app wrote them, so an action the gateway
+    /// only relays reaches the implementation byte for byte (`1E2` stays
+    /// `1E2`). `None` when the request was built, not read.
+    #[serde(skip)]
+    pub params_text: Option<Box<RawValue>>,
     /// The echo exactly as sent; `None` when the frame had no `echo` key.
-    #[serde(
-        default,
-        deserialize_with = "present_raw",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub echo: Option<Box<RawValue>>,
+}
+
+impl<'de> Deserialize<'de> for ActionRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            action: String,
+            #[serde(default)]
+            params: Option<Box<RawValue>>,
+            #[serde(default, deserialize_with = "present_raw")]
+            echo: Option<Box<RawValue>>,
+        }
+        let wire = Wire::deserialize(d)?;
+        // The text was already checked as JSON: this parse cannot fail on syntax.
+        let params = match &wire.params {
+            Some(text) => serde_json::from_str(text.get()).map_err(serde::de::Error::custom)?,
+            None => Value::Null,
+        };
+        Ok(Self {
+            action: wire.action,
+            params,
+            params_text: wire.params,
+            echo: wire.echo,
+        })
+    }
 }
 
 impl ActionRequest {
@@ -34,6 +60,7 @@ impl ActionRequest {
         Self {
             action: action.into(),
             params,
+            params_text: None,
             echo: None,
         }
     }

@@ -1,3 +1,5 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -162,4 +164,103 @@ pub async fn http_text(
         .unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, body.to_owned())
+}
+
+/// A gateway process whose forward address is read from its log.
+pub struct GatewayChild {
+    pub child: Child,
+    pub addr: std::net::SocketAddr,
+    /// Every line it logged so far (ANSI colours stripped).
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl GatewayChild {
+    pub async fn spawn(config: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "onebot_gateway=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gateway binary starts");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let plain = strip_ansi(&line);
+                lines.lock().unwrap().push(plain.clone());
+                if plain.contains("listening for apps") {
+                    let addr = plain
+                        .split("addr=")
+                        .nth(1)
+                        .and_then(|s| s.split_whitespace().next())
+                        .map(str::to_owned);
+                    if let (Some(tx), Some(addr)) = (tx.take(), addr) {
+                        let _ = tx.send(addr);
+                    }
+                }
+            }
+        });
+        // Owned before the wait, so a failed start still kills the process.
+        let mut me = Self {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            log,
+        };
+        me.addr = tokio::time::timeout(Duration::from_secs(20), rx)
+            .await
+            .expect("the gateway logs its address")
+            .unwrap()
+            .parse()
+            .unwrap();
+        me
+    }
+
+    /// The process's peak resident memory so far (VmHWM), bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmHWM in /proc/PID/status")
+            * 1024
+    }
+
+    pub fn terminate(&self) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for GatewayChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

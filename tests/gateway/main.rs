@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod dispatcher;
 mod forward;
+mod hostile;
 mod http_api;
 mod http_post;
 mod links;
