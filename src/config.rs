@@ -166,6 +166,8 @@ pub struct GatewayConfig {
     pub confirm_interval_ms: u64,
     /// Most segments in one message an app sends (nested forward nodes count too).
     pub max_segments: usize,
+    /// Most bytes of not-yet-whole frames held for all app WebSockets together.
+    pub max_inbound_buffer_bytes: usize,
 }
 
 impl Default for GatewayConfig {
@@ -186,6 +188,7 @@ impl Default for GatewayConfig {
             link_probe_ms: 2_000,
             confirm_interval_ms: 200,
             max_segments: 2000,
+            max_inbound_buffer_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -565,6 +568,10 @@ impl Config {
             ("gateway.link_probe_ms", g.link_probe_ms),
             ("gateway.confirm_interval_ms", g.confirm_interval_ms),
             ("gateway.max_segments", g.max_segments as u64),
+            (
+                "gateway.max_inbound_buffer_bytes",
+                g.max_inbound_buffer_bytes as u64,
+            ),
             (
                 "gateway.max_inbound_frame_bytes",
                 g.max_inbound_frame_bytes as u64,

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, ListenConfig, UpstreamConfig};
 use crate::core::journal::Journal;
 use crate::core::{Dispatcher, Hub, Link, LinkKind, OnDuplicate, Registry, Role};
+use crate::transport::budget::InboundBudget;
 use crate::transport::guard::ListenerGuard;
 use crate::transport::http::{app_router, serve, AppListener};
 use crate::upstream::remote::{
@@ -146,6 +147,7 @@ impl Gateway {
 
         let mut listen_addrs = Vec::new();
         let mut app_listeners = Vec::new();
+        let budget = InboundBudget::new(config.gateway.max_inbound_buffer_bytes);
         for (listener, l) in listeners.into_iter().zip(&config.listen) {
             let addr = listener
                 .local_addr()
@@ -155,7 +157,10 @@ impl Gateway {
                 hub: hub.clone(),
                 config: std::sync::RwLock::new(l.clone()),
                 apps: std::sync::RwLock::new(config.apps.clone()),
-                guard: Arc::new(ListenerGuard::new(&l.allowed_origins, l.max_connections)),
+                guard: Arc::new(
+                    ListenerGuard::new(&l.allowed_origins, l.max_connections)
+                        .with_budget(budget.clone()),
+                ),
             });
             app_listeners.push(app_listener.clone());
             let guard = app_listener.guard.clone();

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
+use super::budget::InboundBudget;
 use super::http::error;
 
 /// Auth failures from one address that start a block, and the window they count in.
@@ -37,6 +38,7 @@ pub struct ListenerGuard {
     max_connections: AtomicUsize,
     live: Arc<AtomicUsize>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
+    budget: Option<Arc<InboundBudget>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +67,19 @@ impl ListenerGuard {
             max_connections: AtomicUsize::new(max_connections),
             live: Arc::default(),
             failures: Mutex::default(),
+            budget: None,
         }
+    }
+
+    /// Charges what its WebSockets read to `budget` (shared by listeners).
+    pub fn with_budget(mut self, budget: Arc<InboundBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The inbound budget its WebSockets are charged to, if any.
+    pub fn inbound_budget(&self) -> Option<Arc<InboundBudget>> {
+        self.budget.clone()
     }
 
     /// Applies a reloaded `[[listen]]` entry.

@@ -27,12 +27,13 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::budget::Metered;
 use super::guard::{AuthRefused, ListenerGuard};
 use crate::config::{ListenConfig, NamedAppConfig, Secret};
 use crate::core::{AppOptions, Hub, Role, SessionOnDuplicate};
 
 /// The socket type of an accepted WebSocket.
-pub type UpgradedWs = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+pub type UpgradedWs = WebSocketStream<Metered<TokioIo<hyper::upgrade::Upgraded>>>;
 
 /// The remote address of the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -139,20 +140,22 @@ where
     };
     let accept = derive_accept_key(key.as_bytes());
     // Counted from the upgrade's answer to the socket's end.
-    let slot = match req.extensions().get::<Arc<ListenerGuard>>() {
+    let guard = req.extensions().get::<Arc<ListenerGuard>>().cloned();
+    let slot = match &guard {
         Some(guard) => match guard.connection_slot() {
             Ok(slot) => Some(slot),
             Err(resp) => return resp,
         },
         None => None,
     };
+    let budget = guard.and_then(|g| g.inbound_budget());
     let on_upgrade = hyper::upgrade::on(req);
     tasks.spawn(async move {
         let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
+                    Metered::new(TokioIo::new(upgraded), budget),
                     WsRole::Server,
                     Some(config),
                 )
@@ -435,6 +438,7 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
         "bots": bots, "apps": apps, "dials": dials,
         "pending_actions": hub.dispatcher.pending_len(), "dropped_answers": dropped_answers,
         "journal_queued": hub.registry.journal_queued(),
+        "inbound_buffered_bytes": l.guard.inbound_budget().map(|b| b.used()),
     }}))
     .into_response()
 }

@@ -1,6 +1,7 @@
 //! Transports: sockets in, sessions out. Handshakes, auth, heartbeats,
 //! reconnects and limits live here; OneBot semantics do not.
 
+pub mod budget;
 pub mod guard;
 pub mod http;
 pub mod http_api;

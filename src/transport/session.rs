@@ -22,6 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::budget::Budgeted;
 use super::{close_for_read_error, close_handshake};
 use crate::core::bus::{BusEvent, Gap};
 use crate::core::links::close_code;
@@ -148,7 +149,7 @@ pub async fn run_app<S>(
     stop: CancellationToken,
 ) -> SessionEnd
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Budgeted + Unpin + Send + 'static,
 {
     let span = tracing::info_span!("app", id = ctx.id, self_id = ctx.bot.self_id, role = ?ctx.role, peer = %ctx.peer, identity = ctx.identity.as_deref().unwrap_or("-"));
     async move {
@@ -180,8 +181,9 @@ async fn drive<S>(
     stop: &CancellationToken,
 ) -> SessionEnd
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Budgeted + Unpin + Send + 'static,
 {
+    let charge = ws.get_ref().charge();
     let (mut sink, mut stream) = ws.split();
     // One live session per named identity: a newer one replaces this one
     // (or is refused), and is started only after this one saved its cursor.
@@ -240,9 +242,20 @@ where
         let mut garbage = Garbage::default();
         loop {
             let msg = match stream.next().await {
-                Some(Ok(msg)) => msg,
+                Some(Ok(msg)) => {
+                    if let Some(charge) = &charge {
+                        charge.release();
+                    }
+                    msg
+                }
                 Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
                     return SessionEnd::TooBig(e.to_string())
+                }
+                Some(Err(e)) if super::budget::is_refusal(&e) => {
+                    tracing::warn!(error = %e, "frame refused: the inbound memory budget is exhausted");
+                    return SessionEnd::TooBig(
+                        e.to_string().trim_start_matches("IO error: ").to_owned(),
+                    );
                 }
                 Some(Err(e)) => {
                     return match close_for_read_error(&e) {

@@ -653,3 +653,71 @@ async fn a_message_of_a_million_cq_codes_costs_little_memory() {
     );
     assert_eq!(app.call("get_login_info", json!({})).await["retcode"], 0);
 }
+
+#[tokio::test]
+async fn frames_over_the_shared_inbound_budget_are_refused_not_buffered() {
+    let gw = start(
+        "[gateway]\nmax_inbound_buffer_bytes = 4194304\n[[listen]]\naddress = \"127.0.0.1:0\"\n",
+    )
+    .await;
+    let addr = gw.listen_addrs[0];
+    let mut healthy = app(&gw, "/", "").await;
+    // A sends most of a 3 MiB frame and stops: the gateway holds it.
+    let mut slow = crate::rawws::RawWs::connect(addr, "/", "").await;
+    let payload = format!(
+        r#"{{"action":"get_status","params":{{"pad":"{}"}},"echo":"slow"}}"#,
+        "x".repeat(3 * 1024 * 1024)
+    );
+    let mut frame = vec![0x81, 0x80 | 127];
+    frame.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]); // a zero mask: the payload goes as it is
+    frame.extend_from_slice(&payload.as_bytes()[..payload.len() - 10]);
+    slow.stream.write_all(&frame).await.unwrap();
+    let held = || async {
+        let (_, status) = http_get(addr, "/status", None).await;
+        status["data"]["inbound_buffered_bytes"].as_u64().unwrap()
+    };
+    let mut buffered = 0;
+    for _ in 0..1000 {
+        buffered = held().await;
+        if buffered >= 3 * 1024 * 1024 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        buffered >= 3 * 1024 * 1024,
+        "the partial frame is held ({buffered} bytes)"
+    );
+    // B's 2 MiB frame would take the total over 4 MiB: refused with 1009.
+    let mut greedy = app(&gw, "/", "").await;
+    greedy
+        .send_action(
+            "get_status",
+            json!({"pad": "y".repeat(2 * 1024 * 1024)}),
+            Some(json!(1)),
+        )
+        .await;
+    let closed = greedy.closed().await.expect("a close frame");
+    assert_eq!(closed.0, 1009, "{closed:?}");
+    assert!(
+        closed.1.contains("inbound memory budget exhausted"),
+        "{closed:?}"
+    );
+    // A finishes its frame and is answered; the budget is free again.
+    slow.stream
+        .write_all(&payload.as_bytes()[payload.len() - 10..])
+        .await
+        .unwrap();
+    let answer = loop {
+        let f = slow.next_frame().await.expect("an answer");
+        let v: Value = serde_json::from_slice(&f.payload).unwrap_or(Value::Null);
+        if v["echo"] == "slow" {
+            break v;
+        }
+    };
+    assert_eq!(answer["retcode"], 0, "{answer}");
+    assert!(held().await < 64 * 1024, "released after the whole frame");
+    still_healthy(&gw, &mut healthy, "inbound budget").await;
+    gw.shutdown().await;
+}
