@@ -102,6 +102,8 @@ pub fn gateway_toml(
         r#"{confirm}{journal}
 [[listen]]
 address = "{listen}"
+# `idle` connects more apps than the default cap of 10 000.
+max_connections = 1000000
 [listen.app]
 post_format = "{format}"
 

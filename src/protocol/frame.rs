@@ -40,8 +40,13 @@ impl<'de> Deserialize<'de> for ActionRequest {
             echo: Option<Box<RawValue>>,
         }
         let wire = Wire::deserialize(d)?;
-        // The text was already checked as JSON: this parse cannot fail on syntax.
         let params = match &wire.params {
+            Some(text) if too_many_values(text.get(), MAX_PARAM_VALUES) => {
+                return Err(serde::de::Error::custom(format!(
+                    "`params` has more than {MAX_PARAM_VALUES} JSON values"
+                )))
+            }
+            // The text was already checked as JSON: this parse cannot fail on syntax.
             Some(text) => serde_json::from_str(text.get()).map_err(serde::de::Error::custom)?,
             None => Value::Null,
         };
@@ -52,6 +57,39 @@ impl<'de> Deserialize<'de> for ActionRequest {
             echo: wire.echo,
         })
     }
+}
+
+/// Most JSON values (objects, arrays, scalars) in one action's `params`: a
+/// frame of a million tiny segments is refused before a `Value` is built for
+/// each (2000 segments, the default `max_segments`, take about 10 000).
+pub const MAX_PARAM_VALUES: usize = 100_000;
+
+/// Whether `json` holds more than `max` values, by one scan that counts the
+/// separators and container openings outside strings.
+fn too_many_values(json: &str, max: usize) -> bool {
+    let (mut count, mut in_string, mut escaped) = (0usize, false, false);
+    for b in json.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b',' | b'{' | b'[' => {
+                    count += 1;
+                    if count > max {
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    false
 }
 
 impl ActionRequest {
@@ -275,6 +313,13 @@ mod tests {
             Frame::Action(a) => a,
             other => panic!("not an action: {other:?}"),
         }
+    }
+
+    #[test]
+    fn values_are_counted_outside_strings_only() {
+        assert!(!too_many_values(r#"{"a":[1,2,3]}"#, 4));
+        assert!(too_many_values(r#"{"a":[1,2,3],"b":{}}"#, 4));
+        assert!(!too_many_values(r#"{"a":"[,,,,{{{\",,,"}"#, 1));
     }
 
     #[test]

@@ -450,6 +450,19 @@ async fn every_hostile_input_gets_its_answer_and_disturbs_nothing() {
         )
         .await;
     assert_eq!(answer["retcode"], 1400, "nested content counts: {answer}");
+    let many = vec![json!({"type": "face", "data": {"id": "1"}}); 200_000];
+    let answer = healthy
+        .call("send_group_msg", json!({"group_id": 100, "message": many}))
+        .await;
+    assert_eq!(answer["retcode"], 1400, "{}", answer["message"]);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 100000 JSON values"),
+        "an array of 200 000 segments is refused before it is built: {}",
+        answer["message"]
+    );
     still_healthy(&gw, &mut healthy, "max_segments").await;
 
     // --- The sandbox's files: nothing of the host's.
