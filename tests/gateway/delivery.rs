@@ -1,7 +1,6 @@
 //! Nothing lost: replay after reconnect, slow-app isolation, the durable
 //! journal across `kill -9`, and the per-app counters.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use onebot_gateway::testkit::{AppClient, FakeImplementation};
@@ -215,27 +214,6 @@ async fn damaged_journal_is_a_clear_error_at_start() {
     );
 }
 
-struct GatewayProcess(Child);
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_gateway(config: &std::path::Path) -> GatewayProcess {
-    GatewayProcess(
-        Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gateway binary starts"),
-    )
-}
-
 async fn status_of(addr: std::net::SocketAddr) -> Option<Value> {
     let connect = tokio::net::TcpStream::connect(addr).await;
     if connect.is_err() {
@@ -253,25 +231,23 @@ async fn with_the_journal_kill_9_loses_nothing() {
     const TOTAL: u64 = 30_000;
     let fake = FakeImplementation::start(42).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let write_config = |addr: &str| {
+        std::fs::write(
+            &config,
+            format!(
             "[[listen]]\naddress = \"{addr}\"\naccess_token = \"t\"\n[[apps]]\nname = \"durable\"\n\
              [[upstream]]\ntype = \"ws\"\nurl = \"{}\"\nself_id = 42\n\
              [journal]\npath = {:?}\nflush_cursors_ms = 50\n",
             fake.url(),
             dir.path().join("journal.db").display().to_string()
         ),
-    )
-    .unwrap();
-    let gateway = spawn_gateway(&config);
+        )
+        .unwrap();
+    };
+    write_config("127.0.0.1:0");
+    let gateway = GatewayChild::spawn(&config).await;
+    let addr = gateway.addr;
     let online = |s: &Value| s["data"]["bots"][0]["online"] == true;
     wait_status(addr, "gateway up with its upstream", online).await;
     let url = format!("ws://{addr}/?app=durable");
@@ -285,14 +261,25 @@ async fn with_the_journal_kill_9_loses_nothing() {
         s["data"]["bots"][0]["next_seq"] == TOTAL + 1
     })
     .await;
-    // Give the cursor saver (every 50 ms) time to run: the kill must find a saved cursor.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The kill must find a saved cursor: the journal holds what the app confirmed.
+    wait_status(addr, "the app's confirmed cursor journaled", |s| {
+        let app = s["data"]["apps"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["identity"] == "durable"))
+            .cloned()
+            .unwrap_or_default();
+        let journaled = &s["data"]["bots"][0]["journaled_cursors"]["durable"];
+        journaled.as_u64() > Some(1) && *journaled == app["confirmed"]
+    })
+    .await;
     drop(gateway); // SIGKILL
                    // Whatever reached the app's socket before the kill is still readable.
     while let Some(e) = app.next_non_meta().await {
         seen.push(e["n"].as_u64().unwrap());
     }
-    let _restarted = spawn_gateway(&config);
+    // Back on the same address, with the same journal.
+    write_config(&addr.to_string());
+    let _restarted = GatewayChild::spawn(&config).await;
     wait_status(addr, "gateway back with its journal", |s| {
         online(s) && s["data"]["bots"][0]["next_seq"] == TOTAL + 1
     })

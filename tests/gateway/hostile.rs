@@ -596,7 +596,14 @@ async fn no_secret_reaches_the_log_or_check_config() {
     let _ = http_get(gateway.addr, "/status", Some("wrong-token")).await;
     let (status, body) = http_get(gateway.addr, "/status", Some("listen-secret-1")).await;
     assert_eq!(status, 200);
-    let (_, metrics) = http_text(gateway.addr, "GET", "/metrics", Some("listen-secret-1"), None).await;
+    let (_, metrics) = http_text(
+        gateway.addr,
+        "GET",
+        "/metrics",
+        Some("listen-secret-1"),
+        None,
+    )
+    .await;
     assert!(metrics.contains("app_events_unconfirmed"), "{metrics}");
     let shown = body.to_string() + &metrics;
     let mut app = AppClient::connect(
@@ -632,7 +639,10 @@ async fn no_secret_reaches_the_log_or_check_config() {
     );
     for s in &secrets {
         assert!(!log.contains(s.as_str()), "the log contains {s}:\n{log}");
-        assert!(!shown.contains(s.as_str()), "/status or /metrics contains {s}: {shown}");
+        assert!(
+            !shown.contains(s.as_str()),
+            "/status or /metrics contains {s}: {shown}"
+        );
     }
     assert!(log.contains("<redacted>"), "{log}");
 }

@@ -51,8 +51,15 @@ async fn post_json_and_form_bodies_reach_the_dispatcher() {
     )
     .await;
     assert_eq!(body["retcode"], 0, "{body}");
+    let form_id = body["data"]["message_id"].as_i64().expect("a message id");
     let (_, msg) = http_get(addr, &format!("/get_msg?message_id={id}"), Some("t")).await;
     assert_eq!(msg["data"]["message"][0]["data"]["text"], "over http");
+    let (_, msg) = http_get(addr, &format!("/get_msg?message_id={form_id}"), Some("t")).await;
+    assert_eq!(
+        msg["data"]["raw_message"], "form text",
+        "the form's message was sent: {msg}"
+    );
+    assert_eq!(msg["data"]["group_id"], 100);
     gw.shutdown().await;
 }
 

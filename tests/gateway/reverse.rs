@@ -30,8 +30,13 @@ async fn gateway_dials_with_headers_retries_after_403_and_serves_actions() {
     ))
     .await;
     let mut accepted = None;
-    while accepted.is_none() {
-        let (stream, _) = listener.accept().await.unwrap();
+    // Two refusals, then the accepted dial: three attempts are all there may be.
+    for _ in 0..3 {
+        let (stream, _) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), listener.accept())
+                .await
+                .expect("the gateway dials again after a refusal")
+                .unwrap();
         let (seen, refusals) = (seen.clone(), refusals.clone());
         let cb = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
             let h = |n: &str| {
@@ -56,9 +61,10 @@ async fn gateway_dials_with_headers_retries_after_403_and_serves_actions() {
         };
         if let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, cb).await {
             accepted = Some(ws);
+            break;
         }
     }
-    let mut ws = accepted.unwrap();
+    let mut ws = accepted.expect("the third dial is accepted");
     {
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 3, "two refusals, then accepted");

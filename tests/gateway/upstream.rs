@@ -88,15 +88,10 @@ async fn api_and_event_pair_forms_one_upstream() {
     )
     .await
     .unwrap();
-    let bot = loop {
-        if let Some(b) = gw.hub.registry.bot(555) {
-            if b.health().online {
-                break b;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
-    assert!(bot.health().online);
+    eventually("bot 555 online through its API and Event links", || {
+        gw.hub.registry.bot(555).is_some_and(|b| b.health().online)
+    })
+    .await;
     let mut app = AppClient::connect(&format!("ws://{}/555/", gw.listen_addrs[0]), None)
         .await
         .unwrap();
