@@ -350,6 +350,9 @@ impl Gateway {
         let hub = &self.hub;
         let grace = hub.settings.shutdown_grace;
         let deadline = tokio::time::Instant::now() + grace;
+        // 0. Background actions (`_async`, queued `_rate_limited`) still
+        //    reach their upstream, within half the grace period.
+        hub.dispatcher.finish_background(grace / 2).await;
         // 1. Stop accepting and close every upstream link with a handshake,
         //    reading each until its Close: events already on the wire are
         //    published (and journaled) before anything else closes.

@@ -100,6 +100,8 @@ pub struct Dispatcher {
     settings: DispatchSettings,
     rate_limited: DashMap<i64, mpsc::Sender<(String, Value)>>,
     buckets: DashMap<i64, Arc<std::sync::Mutex<TokenBucket>>>,
+    /// `_async` and `_rate_limited` work, finished (within limits) on shutdown.
+    background: tokio_util::task::TaskTracker,
 }
 
 /// A token bucket that hands out reservations: each action takes a token
@@ -151,6 +153,7 @@ impl Dispatcher {
             settings,
             rate_limited: DashMap::new(),
             buckets: DashMap::new(),
+            background: tokio_util::task::TaskTracker::new(),
         })
     }
 
@@ -218,7 +221,7 @@ impl Dispatcher {
                 let base = base.to_owned();
                 if suffix == Suffix::Async {
                     let this = self.clone();
-                    tokio::spawn(async move {
+                    self.background.spawn(async move {
                         let resp = this.call_local_or_forward(&bot, &base, params).await;
                         if !resp.is_ok() {
                             tracing::warn!(self_id = bot.self_id, action = %base, retcode = resp.retcode, message = %resp.message, "background action failed");
@@ -479,6 +482,30 @@ impl Dispatcher {
         }
     }
 
+    /// On shutdown: lets queued `_rate_limited` and running `_async` actions
+    /// finish, at most `limit`; false (and a warning) when some did not.
+    pub async fn finish_background(&self, limit: Duration) -> bool {
+        let queued: usize = self
+            .rate_limited
+            .iter()
+            .map(|q| q.max_capacity() - q.capacity())
+            .sum();
+        // Without their senders the queues end once drained.
+        self.rate_limited.clear();
+        self.background.close();
+        let done = tokio::time::timeout(limit, self.background.wait())
+            .await
+            .is_ok();
+        if !done {
+            tracing::warn!(
+                queued_at_start = queued,
+                limit_ms = limit.as_millis() as u64,
+                "background actions (_async, _rate_limited) still running at shutdown; the rest is dropped"
+            );
+        }
+        done
+    }
+
     fn enqueue_rate_limited(self: &Arc<Self>, bot: &Arc<Bot>, action: String, params: Value) {
         let queue = self
             .rate_limited
@@ -487,7 +514,7 @@ impl Dispatcher {
                 let (tx, mut rx) = mpsc::channel::<(String, Value)>(4096);
                 let this = self.clone();
                 let bot = bot.clone();
-                tokio::spawn(async move {
+                self.background.spawn(async move {
                     while let Some((action, params)) = rx.recv().await {
                         let resp = this.call_local_or_forward(&bot, &action, params).await;
                         if !resp.is_ok() {

@@ -65,7 +65,8 @@ pub async fn serve(
         let router = router.clone();
         let shutdown = hub.shutdown.clone();
         let guard = guard.clone();
-        tokio::spawn(async move {
+        // Tracked, so shutdown waits for requests in progress.
+        hub.tasks.spawn(async move {
             let svc = tower::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                 let refused = guard.admit(req.headers(), peer.ip());
                 req.extensions_mut().insert(PeerAddr(peer));

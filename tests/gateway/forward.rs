@@ -245,6 +245,49 @@ async fn async_suffix_answers_per_config() {
 }
 
 #[tokio::test]
+async fn queued_rate_limited_actions_still_run_when_the_gateway_stops() {
+    let gw =
+        start("[gateway]\nrate_limit_interval_ms = 100\n[[listen]]\naddress = \"127.0.0.1:0\"\n")
+            .await;
+    let sandbox = gw.sandbox.clone().unwrap();
+    let mut app = AppClient::connect(&ws_url(&gw, "/"), None).await.unwrap();
+    for i in 0..4 {
+        let r = app
+            .call(
+                "send_group_msg_rate_limited",
+                json!({"group_id": 100, "message": format!("before stop {i}")}),
+            )
+            .await;
+        assert_eq!(r["retcode"], 1, "accepted: {r}");
+    }
+    // Stopped at once: three of them are still waiting their turn.
+    gw.shutdown().await;
+    let history = sandbox
+        .call(
+            10000,
+            "get_group_msg_history",
+            &json!({"group_id": 100, "count": 20}),
+        )
+        .await;
+    let sent: Vec<String> = history.data_value()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["raw_message"].as_str().map(str::to_owned))
+        .filter(|t| t.starts_with("before stop"))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "before stop 0",
+            "before stop 1",
+            "before stop 2",
+            "before stop 3"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn rate_limited_actions_are_accepted_at_once_and_run_in_order() {
     let gw =
         start("[gateway]\nrate_limit_interval_ms = 20\n[[listen]]\naddress = \"127.0.0.1:0\"\n")
