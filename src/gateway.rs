@@ -13,11 +13,10 @@ use crate::config::{Config, ListenConfig, UpstreamConfig};
 use crate::core::journal::Journal;
 use crate::core::{Dispatcher, Hub, Link, LinkKind, OnDuplicate, Registry, Role};
 use crate::transport::budget::InboundBudget;
+use crate::transport::dial_in::{reverse_upstream_router, ReverseUpstreamListener};
 use crate::transport::guard::ListenerGuard;
 use crate::transport::http::{app_router, serve, AppListener};
-use crate::upstream::remote::{
-    reverse_upstream_router, run_ws, ReverseUpstreamListener, WsUpstream,
-};
+use crate::upstream::remote::{run_ws, WsUpstream};
 use crate::upstream::sandbox::{Sandbox, SandboxError};
 use crate::upstream::{EventSink, UpstreamLink};
 
@@ -119,6 +118,16 @@ impl Gateway {
                         self_ids: self_ids.clone(),
                         accounts: accounts.clone(),
                         on_duplicate: *on_duplicate,
+                        run: {
+                            let hub = hub.clone();
+                            Arc::new(move |ws, spec| {
+                                Box::pin(crate::upstream::remote::run_accepted(
+                                    hub.clone(),
+                                    ws,
+                                    spec,
+                                ))
+                            })
+                        },
                     },
                 ));
             }
@@ -133,7 +142,7 @@ impl Gateway {
                     LinkKind::Sandbox,
                     Role::Universal,
                     String::from("sandbox"),
-                    UpstreamLink::Sandbox(sandbox.clone()),
+                    UpstreamLink::Local(sandbox.clone()),
                     OnDuplicate::Standby,
                     None,
                 );
@@ -164,7 +173,12 @@ impl Gateway {
             });
             app_listeners.push(app_listener.clone());
             let guard = app_listener.guard.clone();
-            let router = app_router(app_listener, sandbox.as_ref().map(|s| s.router()));
+            let router = app_router(
+                app_listener,
+                sandbox
+                    .as_ref()
+                    .map(|s| crate::upstream::sandbox::inject::router(s.clone())),
+            );
             tracing::info!(%addr, "listening for apps (forward WebSocket: /, /api, /event)");
             hub.tasks.spawn(serve(listener, router, hub.clone(), guard));
         }

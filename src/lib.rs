@@ -47,6 +47,7 @@ pub mod redact;
 pub mod testkit;
 pub mod transport;
 pub mod upstream;
+pub mod ws;
 
 pub use config::Config;
 pub use gateway::Gateway;

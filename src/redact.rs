@@ -2,9 +2,11 @@
 //! header or error message that reaches a log line, `check-config`,
 //! `/status` or a metric label goes through [`redact`].
 
+use std::fmt;
 use std::sync::LazyLock;
 
 use regex::Regex;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// What replaces a secret.
 pub const MASK: &str = "<redacted>";
@@ -30,6 +32,56 @@ pub fn redact(text: &str) -> String {
     AUTHORIZATION
         .replace_all(&text, format!("${{1}}{MASK}"))
         .into_owned()
+}
+
+/// A secret (access token). Its `Debug`/`Display` never show the value; a value
+/// of the form `${NAME}` is read from the environment variable `NAME`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret value itself (for comparisons and outgoing headers only).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when no secret is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        match raw.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+            Some(var) => std::env::var(var).map(Secret).map_err(|_| {
+                serde::de::Error::custom(format!("environment variable `{var}` is not set"))
+            }),
+            None => Ok(Secret(raw)),
+        }
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "<redacted>" })
+    }
 }
 
 #[cfg(test)]

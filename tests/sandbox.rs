@@ -124,7 +124,10 @@ fn serve(sb: &Arc<Sandbox>) -> Server {
         .build()
         .unwrap();
     // As the gateway mounts it.
-    let app = axum::Router::new().nest_service("/sandbox", sb.router());
+    let app = axum::Router::new().nest_service(
+        "/sandbox",
+        onebot_gateway::upstream::sandbox::inject::router(sb.clone()),
+    );
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();

@@ -22,8 +22,8 @@ use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::registry::{AppCtx, AsyncReply, Bot};
+use super::serve::UpstreamLink;
 use crate::protocol::{action, message, retcode, ActionRequest, Response};
-use crate::upstream::UpstreamLink;
 
 /// Prefix of the internal echo strings the gateway sends upstream.
 const ECHO_PREFIX: &str = "obgw:";
@@ -320,15 +320,9 @@ impl Dispatcher {
             tokio::time::sleep(wait).await;
         }
         let link = match link {
-            UpstreamLink::Sandbox(sandbox) => {
-                let resp =
-                    match tokio::time::timeout(timeout, sandbox.call(bot.self_id, action, params))
-                        .await
-                    {
-                        Ok(resp) => resp,
-                        Err(_) => timeout_response(action, timeout),
-                    };
-                on_answer(resp).await;
+            UpstreamLink::Local(local) => {
+                // A function call: it answers at once, no timeout to apply.
+                on_answer(local.call(bot.self_id, action, params)).await;
                 return;
             }
             UpstreamLink::Remote(link) => link,

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::registry::Role;
-use crate::upstream::UpstreamLink;
+use super::serve::UpstreamLink;
 
 /// What happens when a second link arrives for a bot that has an active one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -345,4 +344,64 @@ fn successor(links: &[Arc<Link>], carries: fn(Role) -> bool) -> Option<Arc<Link>
         .filter(|l| carries(l.role) && !l.close.is_cancelled())
         .min_by_key(|l| (l.kind == LinkKind::Sandbox, l.connected_at))
         .cloned()
+}
+
+/// Who an upstream connection claims to be and under which rules.
+#[derive(Debug, Clone)]
+pub struct LinkSpec {
+    /// How it connected.
+    pub kind: LinkKind,
+    /// Its role (Universal, API or Event).
+    pub role: Role,
+    /// Remote address or URL (redacted), for logs.
+    pub peer: String,
+    /// The bot, if known before the link speaks (X-Self-ID, config).
+    pub self_id: Option<i64>,
+    /// Its entry's duplicate policy.
+    pub on_duplicate: OnDuplicate,
+    /// Bots this link may claim once its self_id is learnt (`None`: any
+    /// bot not served by the sandbox).
+    pub allowed: Option<Vec<i64>>,
+}
+
+/// A connection's role, as in `X-Client-Role`: an app's or an implementation link's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Role {
+    /// Actions and events on one connection.
+    Universal,
+    /// Actions only.
+    Api,
+    /// Events only; actions are refused.
+    Event,
+}
+
+impl Role {
+    /// Parses a role header value, liberally (`API`, `Api`, `api`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "universal" => Some(Self::Universal),
+            "api" => Some(Self::Api),
+            "event" => Some(Self::Event),
+            _ => None,
+        }
+    }
+
+    /// The exact header spelling apps expect (`Universal`, `API`, `Event`).
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Self::Universal => "Universal",
+            Self::Api => "API",
+            Self::Event => "Event",
+        }
+    }
+
+    /// True when this role receives events.
+    pub fn receives_events(self) -> bool {
+        matches!(self, Self::Universal | Self::Event)
+    }
+
+    /// True when this role may send actions.
+    pub fn sends_actions(self) -> bool {
+        matches!(self, Self::Universal | Self::Api)
+    }
 }

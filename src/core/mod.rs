@@ -8,6 +8,7 @@ pub mod dispatcher;
 pub mod journal;
 pub mod links;
 pub mod registry;
+pub mod serve;
 
 pub use bus::{BusEvent, EventLog, PostFormat, Retention, Subscription};
 pub use dispatcher::{DispatchSettings, Dispatcher};

@@ -12,50 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::bus::{EventLog, PostFormat, Retention};
 use super::journal::Journal;
+pub use super::links::Role;
 use super::links::{Attached, Link, LinkKind, Links};
-use crate::upstream::{EventSink, UpstreamLink};
-
-/// An app connection's role, as in `X-Client-Role`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Role {
-    /// Actions and events on one connection.
-    Universal,
-    /// Actions only.
-    Api,
-    /// Events only; actions are refused.
-    Event,
-}
-
-impl Role {
-    /// Parses a role header value, liberally (`API`, `Api`, `api`).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "universal" => Some(Self::Universal),
-            "api" => Some(Self::Api),
-            "event" => Some(Self::Event),
-            _ => None,
-        }
-    }
-
-    /// The exact header spelling apps expect (`Universal`, `API`, `Event`).
-    pub fn header_value(self) -> &'static str {
-        match self {
-            Self::Universal => "Universal",
-            Self::Api => "API",
-            Self::Event => "Event",
-        }
-    }
-
-    /// True when this role receives events.
-    pub fn receives_events(self) -> bool {
-        matches!(self, Self::Universal | Self::Event)
-    }
-
-    /// True when this role may send actions.
-    pub fn sends_actions(self) -> bool {
-        matches!(self, Self::Universal | Self::Api)
-    }
-}
+use super::serve::{EventSink, UpstreamLink};
 
 /// How `_async` actions are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -523,6 +482,30 @@ impl Registry {
     /// Events waiting for the journal's commit (`None`: no journal).
     pub fn journal_queued(&self) -> Option<usize> {
         self.journal.as_ref().map(|(j, _)| j.queued())
+    }
+
+    /// Whether a link may claim bot `self_id`: `allowed` lists the bots of its
+    /// endpoint (`None`: any bot the sandbox does not serve).
+    ///
+    /// # Errors
+    /// The reason, for the refusal's log line and close frame.
+    pub fn may_claim(&self, self_id: i64, allowed: Option<&[i64]>) -> Result<(), String> {
+        match allowed {
+            Some(list) if !list.contains(&self_id) => Err(format!(
+                "bot {self_id} is not among this endpoint's self_ids / accounts"
+            )),
+            Some(_) => Ok(()),
+            None => {
+                let sandboxed = self
+                    .bot(self_id)
+                    .is_some_and(|b| b.links.any(|l| l.kind == LinkKind::Sandbox));
+                if sandboxed {
+                    Err(format!("bot {self_id} is served by the sandbox; list it in this upstream's self_ids to let an implementation take it over"))
+                } else {
+                    Ok(())
+                }
+            }
+        }
     }
 
     /// `bot`'s app cursors as the journal last committed them (empty: no journal).

@@ -28,9 +28,10 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::budget::Metered;
+use super::config::{ListenConfig, NamedAppConfig};
 use super::guard::{AuthRefused, ListenerGuard};
-use crate::config::{ListenConfig, NamedAppConfig, Secret};
 use crate::core::{AppOptions, Hub, Role, SessionOnDuplicate};
+use crate::redact::Secret;
 
 /// The socket type of an accepted WebSocket.
 pub type UpgradedWs = WebSocketStream<Metered<TokioIo<hyper::upgrade::Upgraded>>>;

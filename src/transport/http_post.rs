@@ -20,8 +20,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use sha1::Sha1;
 
+use super::config::HttpPostConfig;
 use super::Backoff;
-use crate::config::HttpPostConfig;
 use crate::core::{AppCtx, Bot, Hub, Role, Subscription};
 use crate::protocol::ActionRequest;
 use tokio_util::sync::CancellationToken;

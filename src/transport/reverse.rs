@@ -11,9 +11,9 @@ use http::{HeaderValue, Request};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
+use super::config::ReverseConfig;
 use super::session::{run_app, SessionEnd};
 use super::Backoff;
-use crate::config::ReverseConfig;
 use crate::core::{Bot, DialStatus, Hub, Role};
 use tokio_util::sync::CancellationToken;
 

@@ -7,15 +7,10 @@
 //! event log. A link that stays silent beyond twice its advertised heartbeat
 //! interval (or three ping intervals) is considered dead and dropped.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::Router;
 use futures::{SinkExt, StreamExt};
 use http::HeaderValue;
 use serde_json::Value;
@@ -27,14 +22,13 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::{RemoteLink, UpstreamLink};
-use crate::config::{Secret, UpstreamAccount};
+
+use crate::core::links::LinkSpec;
 use crate::core::links::{close_code, unix_ms, Attached};
 use crate::core::{Bot, DialStatus, Hub, Link, LinkKind, OnDuplicate, Role};
 use crate::protocol::{classify, Frame};
-use crate::transport::http::{check_token, error, presented_token, query_map, upgrade};
-use crate::transport::{
-    close_for_read_error, close_frame, close_handshake, upstream_ws_config, Backoff,
-};
+use crate::redact::Secret;
+use crate::ws::{close_for_read_error, close_frame, close_handshake, upstream_ws_config, Backoff};
 
 /// Echo of the gateway's own `get_login_info`, sent to learn an unknown `self_id`.
 const LOGIN_ECHO: &str = "\"obgw:login\"";
@@ -138,24 +132,6 @@ pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
     }
 }
 
-/// Who an upstream connection claims to be and under which rules.
-#[derive(Debug, Clone)]
-pub struct LinkSpec {
-    /// How it connected.
-    pub kind: LinkKind,
-    /// Its role (Universal, API or Event).
-    pub role: Role,
-    /// Remote address or URL (redacted), for logs.
-    pub peer: String,
-    /// The bot, if known before the link speaks (X-Self-ID, config).
-    pub self_id: Option<i64>,
-    /// Its entry's duplicate policy.
-    pub on_duplicate: OnDuplicate,
-    /// Bots this link may claim once its self_id is learnt (`None`: any
-    /// bot not served by the sandbox).
-    pub allowed: Option<Vec<i64>>,
-}
-
 /// Why an upstream link ended, and whether the gateway sends a Close first.
 struct LinkEnd {
     reason: String,
@@ -197,6 +173,15 @@ impl LinkEnd {
 /// only an active link's events are published and only the active action
 /// carrier is sent actions. Every end is a closing handshake when the socket
 /// still allows one.
+/// Runs a WebSocket an implementation opened to the gateway (`ws-reverse`)
+/// as a link of its bot, until it ends.
+pub async fn run_accepted<S>(hub: Arc<Hub>, ws: WebSocketStream<S>, spec: LinkSpec)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    run_link(&hub, ws, spec).await;
+}
+
 async fn run_link<S>(hub: &Arc<Hub>, ws: WebSocketStream<S>, spec: LinkSpec) -> String
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -209,7 +194,7 @@ where
         Some(id) => id,
         None => match learn_self_id(hub, &mut sink, &mut stream, &mut pending_events).await {
             Ok(id) => {
-                if let Err(reason) = may_claim(hub, id, spec.allowed.as_deref()) {
+                if let Err(reason) = hub.registry.may_claim(id, spec.allowed.as_deref()) {
                     tracing::warn!(self_id = id, ?role, peer = %spec.peer, %reason, "upstream refused");
                     let frame = close_frame(close_code::CLAIM_REFUSED, reason.clone());
                     close_handshake(&mut sink, &mut stream, Some(frame), close_timeout, |_| {})
@@ -500,25 +485,6 @@ where
 /// Whether a link may claim bot `self_id`: it must be in the endpoint's
 /// `self_ids`/accounts when those are set, and a sandbox bot only when listed
 /// there explicitly.
-fn may_claim(hub: &Hub, self_id: i64, allowed: Option<&[i64]>) -> Result<(), String> {
-    match allowed {
-        Some(list) if !list.contains(&self_id) => Err(format!(
-            "bot {self_id} is not among this endpoint's self_ids / accounts"
-        )),
-        Some(_) => Ok(()),
-        None => {
-            let sandboxed = hub
-                .registry
-                .bot(self_id)
-                .is_some_and(|b| b.links.any(|l| l.kind == LinkKind::Sandbox));
-            if sandboxed {
-                Err(format!("bot {self_id} is served by the sandbox; list it in this upstream's self_ids to let an implementation take it over"))
-            } else {
-                Ok(())
-            }
-        }
-    }
-}
 
 fn on_frame(hub: &Hub, bot: &Bot, link: &Link, text: Utf8Bytes, advertised_ms: &AtomicU64) {
     match classify(&text) {
@@ -560,93 +526,4 @@ fn on_frame(hub: &Hub, bot: &Bot, link: &Link, text: Utf8Bytes, advertised_ms: &
             tracing::warn!(self_id = bot.self_id, error = %e, "malformed frame from upstream; ignored")
         }
     }
-}
-
-/// The `ws-reverse` upstream endpoint: implementations dial in.
-pub struct ReverseUpstreamListener {
-    /// The hub.
-    pub hub: Arc<Hub>,
-    /// Token implementations must present.
-    pub access_token: Secret,
-    /// Bots allowed to dial in (empty: any bot the sandbox does not serve).
-    pub self_ids: Vec<i64>,
-    /// Bots with their own token.
-    pub accounts: Vec<UpstreamAccount>,
-    /// When the bot already has an active link.
-    pub on_duplicate: OnDuplicate,
-}
-
-impl ReverseUpstreamListener {
-    /// The bots this endpoint admits, when it restricts them.
-    fn allowed(&self) -> Option<Vec<i64>> {
-        let mut list = self.self_ids.clone();
-        list.extend(self.accounts.iter().map(|a| a.self_id));
-        (!list.is_empty()).then_some(list)
-    }
-}
-
-/// Router of a `ws-reverse` upstream listener: any path accepts an implementation.
-pub fn reverse_upstream_router(listener: Arc<ReverseUpstreamListener>) -> Router {
-    Router::new().fallback(accept_upstream).with_state(listener)
-}
-
-async fn accept_upstream(
-    State(l): State<Arc<ReverseUpstreamListener>>,
-    mut req: Request,
-) -> Response {
-    let query: HashMap<String, String> = query_map(&req);
-    let peer = req
-        .extensions()
-        .get::<crate::transport::http::PeerAddr>()
-        .map(|p| p.0.to_string())
-        .unwrap_or_default();
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    // Non-numeric X-Self-ID (onebots) is accepted: the account is then learnt from the link.
-    let self_id = header("X-Self-ID").and_then(|s| s.parse::<i64>().ok());
-    // A bot with its own token must present that one, not the shared one.
-    let token = self_id
-        .and_then(|id| l.accounts.iter().find(|a| a.self_id == id))
-        .map_or(&l.access_token, |a| &a.access_token);
-    if let Err(resp) = check_token(token, presented_token(req.headers(), &query).as_deref()) {
-        tracing::warn!(%peer, ?self_id, status = resp.status().as_u16(), "upstream refused: bad or missing access token");
-        return resp;
-    }
-    let allowed = l.allowed();
-    if let Some(id) = self_id {
-        if let Err(reason) = may_claim(&l.hub, id, allowed.as_deref()) {
-            tracing::warn!(%peer, self_id = id, %reason, "upstream refused");
-            return error(StatusCode::FORBIDDEN, reason);
-        }
-    }
-    let role = match header("X-Client-Role") {
-        None => Role::Universal,
-        Some(r) => match Role::parse(r) {
-            Some(role) => role,
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("unknown X-Client-Role `{r}`: use Universal, API or Event"),
-                )
-            }
-        },
-    };
-    let hub = l.hub.clone();
-    let config = upstream_ws_config(hub.settings.max_inbound_frame_bytes);
-    let tasks = hub.tasks.clone();
-    let spec = LinkSpec {
-        kind: LinkKind::WsDialIn,
-        role,
-        peer,
-        self_id,
-        on_duplicate: l.on_duplicate,
-        allowed,
-    };
-    upgrade(&mut req, &tasks, config, move |ws| async move {
-        run_link(&hub, ws, spec).await;
-    })
 }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
-use super::EventSink;
+use super::{EventSink, LocalUpstream};
 use crate::protocol::{retcode, Response};
 use params::{Fail, Out, P};
 use store::Ctx;
@@ -162,7 +162,7 @@ impl Sandbox {
         self.bots.clone()
     }
 
-    /// Serves one action of bot `self_id`.
+    /// Serves one action of bot `self_id` (for callers holding the sandbox itself).
     pub async fn call(&self, self_id: i64, action: &str, params: &Value) -> Response {
         self.call_sync(self_id, action, params)
     }
@@ -237,10 +237,10 @@ impl Sandbox {
         }
         self.events.publish(self_id, event);
     }
+}
 
-    /// The HTTP routes that let a tester act as the other people in the world
-    /// (mounted under `/sandbox` by the gateway, behind its token check).
-    pub fn router(self: &Arc<Self>) -> axum::Router {
-        inject::router(Arc::clone(self))
+impl LocalUpstream for Sandbox {
+    fn call(&self, self_id: i64, action: &str, params: &Value) -> Response {
+        self.call_sync(self_id, action, params)
     }
 }

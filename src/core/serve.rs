@@ -1,0 +1,52 @@
+//! The contract between core and whatever serves a bot (`upstream`): core
+//! sends actions and takes events through these types and never names a
+//! concrete upstream, so dependencies point down.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::protocol::Response;
+
+/// Where upstreams put the events they produce.
+pub trait EventSink: Send + Sync {
+    /// Publishes one event of bot `self_id`.
+    fn publish(&self, self_id: i64, event: Value);
+}
+
+/// An upstream inside the gateway's process (the sandbox): an action is a
+/// function call, answered at once.
+pub trait LocalUpstream: Send + Sync {
+    /// Serves one action of bot `self_id`.
+    fn call(&self, self_id: i64, action: &str, params: &Value) -> Response;
+}
+
+/// How the dispatcher reaches a bot's upstream.
+#[derive(Clone)]
+pub enum UpstreamLink {
+    /// An upstream in this process: actions are function calls.
+    Local(Arc<dyn LocalUpstream>),
+    /// A OneBot implementation: actions are frames written to its socket.
+    Remote(RemoteLink),
+}
+
+impl std::fmt::Debug for UpstreamLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local(_) => f.write_str("Local"),
+            Self::Remote(r) => write!(f, "Remote(link {})", r.id),
+        }
+    }
+}
+
+/// The sending half of a connected implementation.
+#[derive(Clone, Debug)]
+pub struct RemoteLink {
+    /// The link's id: its answers are accepted only for actions sent on it,
+    /// and losing it fails exactly those actions.
+    pub id: u64,
+    /// Frames to write to the implementation's API (or Universal) socket.
+    pub frames: mpsc::Sender<Utf8Bytes>,
+}
