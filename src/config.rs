@@ -17,8 +17,6 @@ pub use crate::transport::config::{
 };
 use crate::upstream::sandbox::SandboxConfig;
 
-/// The default forward WS listener when no config is given.
-
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

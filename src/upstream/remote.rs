@@ -482,10 +482,6 @@ where
     }
 }
 
-/// Whether a link may claim bot `self_id`: it must be in the endpoint's
-/// `self_ids`/accounts when those are set, and a sandbox bot only when listed
-/// there explicitly.
-
 fn on_frame(hub: &Hub, bot: &Bot, link: &Link, text: Utf8Bytes, advertised_ms: &AtomicU64) {
     match classify(&text) {
         Ok(Frame::Response(resp)) => hub.dispatcher.on_answer(link.id, resp),
