@@ -174,7 +174,16 @@ pub struct EventLog {
     retention: Retention,
     /// When set, events go to the durable journal first and enter the ring
     /// only once committed (see [`super::journal`]).
-    journal: OnceLock<super::journal::JournalSender>,
+    journal: OnceLock<Box<dyn JournalQueue>>,
+}
+
+/// Where a log hands its events when a journal is attached: the journal
+/// commits them and calls [`EventLog::append_committed`] in sequence order.
+pub trait JournalQueue: Send + Sync {
+    /// Queues event `seq` of `log` for its commit.
+    fn append(&self, log: Arc<EventLog>, seq: u64, header: EventHeader, text: Utf8Bytes);
+    /// The places in the bounded queue: a permit is room for one more event.
+    fn room(&self) -> &tokio::sync::Semaphore;
 }
 
 impl std::fmt::Debug for EventLog {
@@ -221,7 +230,7 @@ impl EventLog {
     }
 
     /// Routes this log's events through the journal from now on.
-    pub fn attach_journal(&self, journal: super::journal::JournalSender) {
+    pub fn attach_journal(&self, journal: Box<dyn JournalQueue>) {
         let _ = self.journal.set(journal);
     }
 
@@ -230,7 +239,9 @@ impl EventLog {
     /// slows the implementation's link instead of piling events in memory.
     pub async fn journal_room(&self) {
         if let Some(journal) = self.journal.get() {
-            journal.room().await;
+            if let Ok(permit) = journal.room().acquire().await {
+                drop(permit);
+            }
         }
     }
 

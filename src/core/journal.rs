@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::bus::{EventLog, Retention};
+use super::bus::{EventLog, JournalQueue, Retention};
 use crate::protocol::event::EventHeader;
 
 /// Most events committed in one transaction.
@@ -95,22 +95,12 @@ impl std::fmt::Debug for JournalSender {
     }
 }
 
-impl JournalSender {
-    /// Waits until the bounded queue has room (backpressure on the
-    /// upstream reader: what a crash can lose stays bounded).
-    pub async fn room(&self) {
-        if let Ok(permit) = self.room.acquire().await {
-            drop(permit);
-        }
+impl JournalQueue for JournalSender {
+    fn room(&self) -> &tokio::sync::Semaphore {
+        &self.room
     }
 
-    pub(crate) fn append(
-        &self,
-        log: Arc<EventLog>,
-        seq: u64,
-        header: EventHeader,
-        text: Utf8Bytes,
-    ) {
+    fn append(&self, log: Arc<EventLog>, seq: u64, header: EventHeader, text: Utf8Bytes) {
         // Publishers that cannot wait (the sandbox) go over the bound rather
         // than lose an event; those are not counted as holding a place.
         let reserved = match self.room.try_acquire() {

@@ -465,7 +465,7 @@ impl Registry {
             );
         }
         let log = EventLog::restored(self.retention, restored.events, restored.next_seq);
-        log.attach_journal(journal.sender(self_id));
+        log.attach_journal(Box::new(journal.sender(self_id)));
         let bot = Bot::new(self_id, log);
         for (identity, seq) in restored.cursors {
             bot.cursors.insert(identity, seq);

@@ -13,7 +13,9 @@ use axum::Router;
 use futures::future::BoxFuture;
 
 use super::config::UpstreamAccount;
-use super::http::{check_token, error, presented_token, query_map, upgrade, PeerAddr, UpgradedWs};
+use super::http::{upgrade, UpgradedWs};
+use super::listener::{check_token, presented_token, query_map, PeerAddr};
+use super::reply::error;
 use super::upstream_ws_config;
 use crate::core::links::LinkSpec;
 use crate::core::{Hub, LinkKind, OnDuplicate, Role};

@@ -16,7 +16,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::budget::InboundBudget;
-use super::http::error;
+use super::reply::error;
 
 /// Auth failures from one address that start a block, and the window they count in.
 pub const AUTH_FAILURES_ALLOWED: u32 = 20;
@@ -24,11 +24,6 @@ pub const AUTH_FAILURES_ALLOWED: u32 = 20;
 pub const AUTH_WINDOW: Duration = Duration::from_secs(60);
 /// Addresses tracked at most (a flood of sources cannot grow the table without bound).
 const MAX_TRACKED: usize = 4096;
-
-/// Marks a response as a refused credential, so the listener counts it
-/// against the caller's address.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthRefused;
 
 /// One listener's guard: its allowed origins, its connection cap and the
 /// auth failures per address.

@@ -7,19 +7,17 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role as WsRole, WebSocketConfig};
@@ -28,17 +26,16 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::budget::Metered;
-use super::config::{ListenConfig, NamedAppConfig};
-use super::guard::{AuthRefused, ListenerGuard};
-use crate::core::{AppOptions, Hub, Role, SessionOnDuplicate};
-use crate::redact::Secret;
+use super::guard::ListenerGuard;
+pub use super::listener::{
+    check_token, presented_token, query_map, token_matches, AppListener, PeerAddr,
+};
+pub use super::reply::error;
+use super::reply::AuthRefused;
+use crate::core::{Hub, Role};
 
 /// The socket type of an accepted WebSocket.
 pub type UpgradedWs = WebSocketStream<Metered<TokioIo<hyper::upgrade::Upgraded>>>;
-
-/// The remote address of the connection a request came on.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
 
 /// Serves `router` on `listener` until shutdown: HTTP/1.1 with upgrades, a
 /// header-read (handshake) timeout, and one task per connection.
@@ -177,164 +174,6 @@ where
         HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
     );
     resp
-}
-
-/// A JSON error answer `{status: failed, message}` with an HTTP status.
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let message = message.into();
-    (
-        status,
-        Json(json!({"status": "failed", "retcode": status.as_u16(), "message": message})),
-    )
-        .into_response()
-}
-
-/// Parses a query string into a map (last value wins).
-pub fn query_map(req: &Request) -> HashMap<String, String> {
-    req.uri()
-        .query()
-        .and_then(|q| serde_urlencoded::from_str(q).ok())
-        .unwrap_or_default()
-}
-
-/// The token a request presents: `Authorization: Bearer <t>` or `Token <t>`
-/// (go-cqhttp), or `?access_token=`. An empty `Bearer ` counts as no token.
-pub fn presented_token(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let value = value.trim();
-        // A scheme is a word followed by whitespace: `Bearers3cret` is not `Bearer s3cret`.
-        let (scheme, rest) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
-        let token = if ["bearer", "token"]
-            .iter()
-            .any(|s| scheme.eq_ignore_ascii_case(s))
-        {
-            rest.trim()
-        } else {
-            value
-        };
-        if !token.is_empty() {
-            return Some(token.to_owned());
-        }
-    }
-    query.get("access_token").filter(|t| !t.is_empty()).cloned()
-}
-
-/// Constant-time token comparison.
-pub fn token_matches(expected: &Secret, presented: &str) -> bool {
-    expected
-        .expose()
-        .as_bytes()
-        .ct_eq(presented.as_bytes())
-        .into()
-}
-
-/// Checks a request against a required token: missing → 401, wrong → 403.
-// The error is the HTTP answer itself, built once per refused handshake.
-#[allow(clippy::result_large_err)]
-pub fn check_token(expected: &Secret, presented: Option<&str>) -> Result<(), Response> {
-    if expected.is_empty() {
-        return Ok(());
-    }
-    match presented {
-        None => Err(auth_refused(error(
-            StatusCode::UNAUTHORIZED,
-            "missing access token: send Authorization: Bearer <token> or ?access_token=",
-        ))),
-        Some(t) if token_matches(expected, t) => Ok(()),
-        Some(_) => Err(auth_refused(error(
-            StatusCode::FORBIDDEN,
-            "wrong access token",
-        ))),
-    }
-}
-
-/// Marks `resp` as a refused credential: the listener counts it against the
-/// caller's address.
-pub fn auth_refused(mut resp: Response) -> Response {
-    resp.extensions_mut().insert(AuthRefused);
-    resp
-}
-
-/// One forward listener's configuration, shared by its handlers.
-pub struct AppListener {
-    /// The hub.
-    pub hub: Arc<Hub>,
-    /// Its `[[listen]]` entry (a reload may replace it).
-    pub config: std::sync::RwLock<ListenConfig>,
-    /// Named app identities (`[[apps]]`; a reload may replace them).
-    pub apps: std::sync::RwLock<Vec<NamedAppConfig>>,
-    /// What the listener refuses before routing (its origins and cap follow reloads).
-    pub guard: Arc<ListenerGuard>,
-}
-
-impl AppListener {
-    fn token(&self) -> Secret {
-        self.config
-            .read()
-            .expect("listener lock poisoned")
-            .access_token
-            .clone()
-    }
-}
-
-/// Who a request is, after its token and `?app=` were checked.
-pub(crate) struct Caller {
-    pub(crate) identity: Option<String>,
-    pub(crate) options: AppOptions,
-    pub(crate) on_duplicate: SessionOnDuplicate,
-}
-
-impl AppListener {
-    #[allow(clippy::result_large_err)]
-    fn authenticate(
-        &self,
-        req: &Request,
-        query: &HashMap<String, String>,
-    ) -> Result<Caller, Response> {
-        let presented = presented_token(req.headers(), query);
-        // Copies, not guards: nothing below may hold the reload lock.
-        let apps = self.apps.read().expect("listener lock poisoned").clone();
-        let config = self.config.read().expect("listener lock poisoned").clone();
-        // A named app's own token identifies it.
-        if let Some(token) = presented.as_deref() {
-            if let Some(app) = apps
-                .iter()
-                .find(|a| !a.access_token.is_empty() && token_matches(&a.access_token, token))
-            {
-                return Ok(Caller {
-                    identity: Some(app.name.clone()),
-                    options: app.app.clone(),
-                    on_duplicate: app.on_duplicate,
-                });
-            }
-        }
-        check_token(&config.access_token, presented.as_deref())?;
-        match query.get("app") {
-            None => Ok(Caller {
-                identity: None,
-                options: config.app,
-                on_duplicate: SessionOnDuplicate::Replace,
-            }),
-            Some(name) => match apps.iter().find(|a| &a.name == name) {
-                Some(app) if app.access_token.is_empty() => Ok(Caller {
-                    identity: Some(app.name.clone()),
-                    options: app.app.clone(),
-                    on_duplicate: app.on_duplicate,
-                }),
-                Some(_) => Err(error(
-                    StatusCode::FORBIDDEN,
-                    format!("app `{name}` must present its own access token"),
-                )),
-                None => Err(error(
-                    StatusCode::NOT_FOUND,
-                    format!("no app named `{name}` is configured in [[apps]]"),
-                )),
-            },
-        }
-    }
 }
 
 /// The router of a forward listener: app endpoints, `/status`, and the
@@ -578,22 +417,5 @@ mod tests {
         assert_eq!(parse_app_path("/123/api"), Some((Some(123), Role::Api)));
         assert_eq!(parse_app_path("/x/api"), None);
         assert_eq!(parse_app_path("/a/b/c"), None);
-    }
-
-    #[test]
-    fn tokens_from_every_spelling() {
-        let mut h = HeaderMap::new();
-        let q = HashMap::new();
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer abc"),
-        );
-        assert_eq!(presented_token(&h, &q).as_deref(), Some("abc"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Token abc"));
-        assert_eq!(presented_token(&h, &q).as_deref(), Some("abc"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
-        assert_eq!(presented_token(&h, &q), None);
-        let q: HashMap<_, _> = [("access_token".to_string(), "qq".to_string())].into();
-        assert_eq!(presented_token(&h, &q).as_deref(), Some("qq"));
     }
 }

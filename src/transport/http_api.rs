@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use super::http::{error, AppListener, Caller};
+use super::listener::{AppListener, Caller};
+use super::reply::error;
 use crate::core::{Bot, Role};
 use crate::protocol::ActionRequest;
 

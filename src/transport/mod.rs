@@ -8,7 +8,9 @@ pub mod guard;
 pub mod http;
 pub mod http_api;
 pub mod http_post;
+pub mod listener;
 pub mod observe;
+pub mod reply;
 pub mod reverse;
 pub mod session;
 

@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry as Metrics;
 
-use super::http::AppListener;
+use super::listener::AppListener;
 
 type Labels = Vec<(String, String)>;
 
@@ -203,7 +203,7 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
     );
     let mut body = String::new();
     if encode(&mut body, &m).is_err() {
-        return super::http::error(
+        return super::reply::error(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "metrics encoding failed",
         );
