@@ -9,7 +9,11 @@
 //! - [`transport`]: WebSocket/HTTP listeners and dialers that turn sockets into sessions.
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`gateway`]: wiring: builds everything from a config, runs it, shuts it down.
-
+//! - [`redact`] and [`ws`]: leaves every layer may use (secret masking,
+//!   WebSocket mechanics); they import nothing of the crate.
+//!
+//! `tests/layers.rs` holds the order: an import that runs up a layer, goes
+//! between `transport` and `upstream`, or closes a cycle between files fails it.
 //!
 //! # Glossary
 //!
@@ -34,6 +38,13 @@
 //!   **confirmed**: provably read by the app (a Ping/Pong after it, or a
 //!   completed closing handshake). Saved cursors are confirmed ones.
 //! - **journal**: the durable copy of event logs and cursors (SQLite).
+//! - **local upstream**: an upstream inside the process (the sandbox), called
+//!   as a function; a **remote** one is an implementation over WebSocket.
+//! - **link runner**: what the dial-in endpoint (transport) hands an accepted
+//!   implementation socket to (the upstream layer's `run_accepted`, wired by
+//!   the gateway).
+//! - **inbound budget**: the bytes of unfinished app frames held, all
+//!   sessions together (`max_inbound_buffer_bytes`).
 
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]

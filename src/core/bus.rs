@@ -178,7 +178,7 @@ pub struct EventLog {
 }
 
 /// Where a log hands its events when a journal is attached: the journal
-/// commits them and calls [`EventLog::append_committed`] in sequence order.
+/// commits them and appends them to the log in sequence order.
 pub trait JournalQueue: Send + Sync {
     /// Queues event `seq` of `log` for its commit.
     fn append(&self, log: Arc<EventLog>, seq: u64, header: EventHeader, text: Utf8Bytes);
