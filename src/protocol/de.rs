@@ -5,7 +5,6 @@
 //! every spelling seen in the field and describe a rejected value briefly, so
 //! an error message can say what was received without echoing megabytes.
 
-use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::event::value_i64;
@@ -85,84 +84,6 @@ pub fn describe(v: &Value) -> String {
             .unwrap_or(0);
         format!("{kind} {}…", &text[..cut])
     }
-}
-
-/// serde helper: a required integer, leniently read.
-///
-/// # Errors
-/// When the value is not an integer or a numeric string.
-pub fn i64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let v = Value::deserialize(d)?;
-    as_i64(&v).ok_or_else(|| {
-        serde::de::Error::custom(format!(
-            "expected an integer or a numeric string, got {}",
-            describe(&v)
-        ))
-    })
-}
-
-/// serde helper: an optional integer (absent or `null` is `None`), leniently read.
-///
-/// # Errors
-/// When the value is present, not null, and not an integer or a numeric string.
-pub fn opt_i64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let v = Value::deserialize(d)?;
-    if v.is_null() {
-        return Ok(None);
-    }
-    as_i64(&v).map(Some).ok_or_else(|| {
-        serde::de::Error::custom(format!(
-            "expected an integer or a numeric string, got {}",
-            describe(&v)
-        ))
-    })
-}
-
-/// serde helper: a required boolean, leniently read.
-///
-/// # Errors
-/// When the value is not a boolean spelling.
-pub fn bool_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    let v = Value::deserialize(d)?;
-    as_bool(&v).ok_or_else(|| {
-        serde::de::Error::custom(format!("expected a boolean, got {}", describe(&v)))
-    })
-}
-
-/// serde helper: an optional boolean (absent or `null` is `None`), leniently read.
-///
-/// # Errors
-/// When the value is present, not null, and not a boolean spelling.
-pub fn opt_bool_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    let v = Value::deserialize(d)?;
-    if v.is_null() {
-        return Ok(None);
-    }
-    as_bool(&v).map(Some).ok_or_else(|| {
-        serde::de::Error::custom(format!("expected a boolean, got {}", describe(&v)))
-    })
-}
-
-/// serde helper: text; a number is written in decimal, `null` is empty.
-///
-/// # Errors
-/// When the value is neither a string, a number, nor null.
-pub fn text_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    opt_text_lenient(d).map(Option::unwrap_or_default)
-}
-
-/// serde helper: optional text; a number is written in decimal, `null` is `None`.
-///
-/// # Errors
-/// When the value is present, not null, and neither a string nor a number.
-pub fn opt_text_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let v = Value::deserialize(d)?;
-    if v.is_null() {
-        return Ok(None);
-    }
-    as_text(&v)
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a string, got {}", describe(&v))))
 }
 
 #[cfg(test)]
