@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::registry::{AppCtx, AsyncReply, Bot};
 use super::serve::UpstreamLink;
+use crate::protocol::action::{split_suffix, Suffix};
 use crate::protocol::{action, message, retcode, ActionRequest, Response};
 
 /// Prefix of the internal echo strings the gateway sends upstream.
@@ -556,28 +557,6 @@ impl Dispatcher {
     }
 }
 
-/// Which gateway-handled suffix an action name carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Suffix {
-    /// No suffix.
-    None,
-    /// `_async`: answer now, run in the background.
-    Async,
-    /// `_rate_limited`: answer now, run through the bot's rate-limited queue.
-    RateLimited,
-}
-
-/// Splits `send_msg_async` into (`send_msg`, Async). `.handle_quick_operation_async` works too.
-pub fn split_suffix(action: &str) -> (&str, Suffix) {
-    if let Some(base) = action.strip_suffix("_async") {
-        (base, Suffix::Async)
-    } else if let Some(base) = action.strip_suffix("_rate_limited") {
-        (base, Suffix::RateLimited)
-    } else {
-        (action, Suffix::None)
-    }
-}
-
 fn validate_params(action: &str, params: &Value) -> Result<(), String> {
     action::validate(action, params).map_err(|e| e.to_string())
 }
@@ -729,20 +708,6 @@ mod tests {
             fourth > Duration::from_millis(180) && fourth <= Duration::from_millis(200),
             "{fourth:?}"
         );
-    }
-
-    #[test]
-    fn suffixes_split() {
-        assert_eq!(split_suffix("send_msg_async"), ("send_msg", Suffix::Async));
-        assert_eq!(
-            split_suffix("send_msg_rate_limited"),
-            ("send_msg", Suffix::RateLimited)
-        );
-        assert_eq!(
-            split_suffix(".handle_quick_operation_async"),
-            (".handle_quick_operation", Suffix::Async)
-        );
-        assert_eq!(split_suffix("get_status"), ("get_status", Suffix::None));
     }
 
     #[test]

@@ -99,8 +99,13 @@ impl Param for MessageParam {
         "a non-empty CQ-code string or a non-empty array of segments {type, data}";
     fn from_json(v: &Value, field: &str) -> Result<Self, ParamError> {
         match v {
+            // A string may be CQ code or, with auto_escape, plain text: the
+            // codes are not judged here.
             Value::String(s) if !s.is_empty() => Ok(Self(v.clone())),
-            Value::Array(_) => check_segments(v, field).map(|()| Self(v.clone())),
+            // Every segment's shape, and the fields of the known types.
+            Value::Array(_) => crate::protocol::message::validate_message(v)
+                .map(|()| Self(v.clone()))
+                .map_err(|e| message_error(field, e)),
             _ => Err(ParamError::wrong(field, Self::EXPECTED, v)),
         }
     }
@@ -115,58 +120,25 @@ pub struct ForwardNodes(pub Value);
 impl Param for ForwardNodes {
     const EXPECTED: &'static str = "a non-empty array of node segments {type, data}";
     fn from_json(v: &Value, field: &str) -> Result<Self, ParamError> {
-        if !v.is_array() {
-            return Err(ParamError::wrong(field, Self::EXPECTED, v));
+        match v {
+            Value::Array(items) if !items.is_empty() => {
+                crate::protocol::message::Message::from_value(v)
+                    .map(|_| Self(v.clone()))
+                    .map_err(|e| message_error(field, e))
+            }
+            _ => Err(ParamError::wrong(field, Self::EXPECTED, v)),
         }
-        check_segments(v, field).map(|()| Self(v.clone()))
     }
 }
 
-/// Checks a segment array; errors name the segment index (`message[2].type`).
-fn check_segments(v: &Value, field: &str) -> Result<(), ParamError> {
-    let segments = v.as_array().map(Vec::as_slice).unwrap_or_default();
-    if segments.is_empty() {
-        return Err(ParamError::new(
-            field,
-            "at least one segment, got an empty array",
-        ));
-    }
-    for (i, seg) in segments.iter().enumerate() {
-        let Some(obj) = seg.as_object() else {
-            return Err(ParamError::wrong(
-                &format!("{field}[{i}]"),
-                "a segment object {type, data}",
-                seg,
-            ));
-        };
-        match obj.get("type") {
-            Some(Value::String(t)) if !t.is_empty() => {}
-            Some(other) => {
-                return Err(ParamError::wrong(
-                    &format!("{field}[{i}].type"),
-                    "a non-empty string (the segment type)",
-                    other,
-                ))
-            }
-            None => {
-                return Err(ParamError::missing(
-                    &format!("{field}[{i}].type"),
-                    "a non-empty string (the segment type)",
-                ))
-            }
-        }
-        match obj.get("data") {
-            None | Some(Value::Null | Value::Object(_)) => {}
-            Some(other) => {
-                return Err(ParamError::wrong(
-                    &format!("{field}[{i}].data"),
-                    "an object or null",
-                    other,
-                ))
-            }
-        }
-    }
-    Ok(())
+/// A message error as a param error, its path under this param's name.
+fn message_error(field: &str, e: crate::protocol::message::MessageError) -> ParamError {
+    let path = match e.index {
+        None => field.to_owned(),
+        Some(i) if e.field.is_empty() => format!("{field}[{i}]"),
+        Some(i) => format!("{field}[{i}].{}", e.field),
+    };
+    ParamError::new(&path, e.expected)
 }
 
 /// Custom request headers of `download_file`: one string (`k=v[\r\n]k=v`) or a list.
