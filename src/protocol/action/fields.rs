@@ -296,6 +296,21 @@ mod tests {
     }
 
     #[test]
+    fn known_segment_types_have_their_fields_checked() {
+        let err = MessageParam::from_json(
+            &json!([{"type": "text", "data": {"text": "hi"}}, {"type": "at", "data": {}}]),
+            "message",
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "message[1].data.qq", "{err:?}");
+        // Unknown types pass as they are: the implementation judges them.
+        assert!(
+            MessageParam::from_json(&json!([{"type": "mface", "data": {"x": 1}}]), "message")
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn message_errors_name_the_segment_index() {
         let err = MessageParam::from_json(
             &json!([{"type": "text", "data": {}}, {"type": 5, "data": {}}]),
