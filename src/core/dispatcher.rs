@@ -690,24 +690,27 @@ fn quick_operation_actions(
 mod tests {
     use super::*;
 
-    #[test]
-    fn token_bucket_allows_the_burst_then_spaces_callers() {
+    // Virtual time: the waits are exact, whatever the machine's load.
+    #[tokio::test(start_paused = true)]
+    async fn token_bucket_allows_the_burst_then_spaces_callers() {
         let mut b = TokenBucket {
             tokens: 2.0,
             updated: Instant::now(),
         };
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         assert_eq!(b.reserve(10.0, 2.0), Duration::ZERO);
         assert_eq!(b.reserve(10.0, 2.0), Duration::ZERO);
-        let third = b.reserve(10.0, 2.0);
-        let fourth = b.reserve(10.0, 2.0);
-        assert!(
-            third > Duration::from_millis(80) && third <= Duration::from_millis(100),
-            "{third:?}"
-        );
-        assert!(
-            fourth > Duration::from_millis(180) && fourth <= Duration::from_millis(200),
-            "{fourth:?}"
-        );
+        assert!((ms(b.reserve(10.0, 2.0)) - 100.0).abs() < 1e-6);
+        assert!((ms(b.reserve(10.0, 2.0)) - 200.0).abs() < 1e-6);
+        // 300 ms later three tokens came back: the two owed, and one to use now.
+        tokio::time::advance(Duration::from_millis(300)).await;
+        assert_eq!(b.reserve(10.0, 2.0), Duration::ZERO);
+        assert!((ms(b.reserve(10.0, 2.0)) - 100.0).abs() < 1e-6);
+        // Idle for long: never more than the burst.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(b.reserve(10.0, 2.0), Duration::ZERO);
+        assert_eq!(b.reserve(10.0, 2.0), Duration::ZERO);
+        assert!((ms(b.reserve(10.0, 2.0)) - 100.0).abs() < 1e-6);
     }
 
     #[test]
