@@ -7,9 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use onebot_gateway::protocol::event::EventHeader;
-use onebot_gateway::protocol::message::{
-    parse_cq, to_array, to_cq_string, validate_message,
-};
+use onebot_gateway::protocol::message::{parse_cq, to_array, to_cq_string, validate_message};
 use onebot_gateway::protocol::{action, classify, Frame};
 use serde_json::{json, Value};
 
@@ -98,10 +96,9 @@ fn cq(c: &mut Criterion) {
     let count = message.as_array().map_or(0, Vec::len);
     let mut g = c.benchmark_group("cq");
     g.throughput(Throughput::Bytes(text.len() as u64));
-    g.bench_function(
-        format!("decode {} B, {count} segments", text.len()),
-        |b| b.iter(|| parse_cq(black_box(&text))),
-    );
+    g.bench_function(format!("decode {} B, {count} segments", text.len()), |b| {
+        b.iter(|| parse_cq(black_box(&text)))
+    });
     g.finish();
 
     // The event bus converts raw `message` values between post formats.

@@ -150,6 +150,8 @@ pub struct AppStats {
     pub duplicates: AtomicU64,
     /// Actions received.
     pub actions: AtomicU64,
+    /// WebSocket Pings the app sent (its own keepalive; answered by the socket).
+    pub pings_received: AtomicU64,
 }
 
 impl Default for AppOptions {

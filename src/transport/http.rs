@@ -257,6 +257,7 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
                 "confirmed": s.confirmed.load(Relaxed),
                 "unconfirmed": cursor.saturating_sub(s.confirmed.load(Relaxed)),
                 "duplicates": s.duplicates.load(Relaxed),
+                "pings_received": s.pings_received.load(Relaxed),
                 "lag": a.role.receives_events().then(|| a.bot.log.head().saturating_sub(cursor)),
             })
         })

@@ -281,7 +281,11 @@ where
                     }
                     continue;
                 }
-                Message::Ping(_) | Message::Frame(_) => continue,
+                Message::Ping(_) => {
+                    ctx.stats.pings_received.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Message::Frame(_) => continue,
             };
             let limit = hub.settings.max_inbound_frame_bytes;
             if text.len() > limit {

@@ -251,7 +251,10 @@ async fn an_answer_from_another_link_is_ignored_and_the_real_one_arrives() {
     let req = next_action(&mut bot333).await;
     answer(&mut bot333, &req, json!({"online": true, "good": true})).await;
     let r = app.next_response().await.unwrap();
-    assert_eq!(r["echo"], "next", "the dropped answers never reached the app: {r}");
+    assert_eq!(
+        r["echo"], "next",
+        "the dropped answers never reached the app: {r}"
+    );
     gw.shutdown().await;
 }
 

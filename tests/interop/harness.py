@@ -288,6 +288,14 @@ class Gateway:
         assert answer.get("status") == "ok", f"{method} {url} {json.dumps(body)} -> {text}"
         return answer.get("data")
 
+    def status(self) -> dict:
+        """`GET /status`: bots, apps and their counters."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/status")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read().decode())["data"]
+
     def say(self, user_id: int, message: Any, group_id: Optional[int] = GROUP) -> int:
         """A user sends `message` (CQ string or segments) to the group, or privately when group_id is None."""
         body: dict[str, Any] = {"user_id": user_id, "message": message}

@@ -1,21 +1,23 @@
 """Idle connections stay up: every framework, on both transports, is connected to
-one gateway and nothing happens for longer than NoneBot's keepalive window
+one gateway and nothing happens until NoneBot's keepalive has gone a full round
 (websockets and uvicorn ping every 20 s and drop a peer that has not answered
-20 s later). The gateway pings every second here, so its own liveness check
-(three silent intervals = dead) runs against the frameworks' automatic pongs too.
-Afterwards nobody was dropped and everybody still answers.
+20 s later, so a second Ping proves the first was answered in time). The gateway
+pings every second here, so its own liveness check (three silent intervals =
+dead) runs against the frameworks' automatic pongs too. Afterwards nobody was
+dropped and everybody still answers.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
 
-from harness import TOKEN, USER_A, Gateway, KoishiApp, NoneBotApp
+from harness import TOKEN, USER_A, Gateway, KoishiApp, NoneBotApp, wait_until
 
-IDLE_SECONDS = 45
+# Two keepalive Pings from each NoneBot connection: at 20 s and 40 s, plus slack.
+KEEPALIVE_ROUNDS = 2
+KEEPALIVE_WAIT = 70
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,15 @@ def crowd(tmp_path_factory):
 def test_idle_connections_survive_keepalive(crowd):
     gateway, apps = crowd
     marks = {tag: app.mark() for tag, app in apps.items()}
-    time.sleep(IDLE_SECONDS)
+
+    def nonebot_pinged_twice() -> bool:
+        # NoneBot's forward client (websockets) and its reverse server (uvicorn)
+        # both ping the gateway; Koishi's sockets send no keepalive of their own.
+        sessions = gateway.status()["apps"]
+        nonebot = [a for a in sessions if a["pings_received"] > 0]
+        return len(nonebot) >= 2 and all(a["pings_received"] >= KEEPALIVE_ROUNDS for a in nonebot)
+
+    wait_until(nonebot_pinged_twice, KEEPALIVE_WAIT, "two keepalive rounds of both NoneBot connections", interval=1.0)
     for tag, app in apps.items():
         app.proc.ensure_running()
         dropped = [r for r in app.records()[marks[tag]:] if r.get("kind") == "disconnected"]
