@@ -620,8 +620,13 @@ impl Registry {
             role,
             options,
             identity,
-            // A URL peer (an HTTP POST or reverse target) may carry a token.
-            peer: crate::redact::redact(&peer),
+            // A URL peer (an HTTP POST or reverse target) may carry a token;
+            // an address (most apps) is kept as it is, with no copy.
+            peer: if peer.contains("://") {
+                crate::redact::redact(&peer)
+            } else {
+                peer
+            },
             stats: Arc::default(),
             on_duplicate,
         };

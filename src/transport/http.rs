@@ -355,7 +355,9 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
     let hub = l.hub.clone();
     let config = super::app_ws_config(hub.settings.max_inbound_frame_bytes);
     let tasks = hub.tasks.clone();
-    upgrade(&mut req, &tasks, config, move |ws| async move {
+    upgrade(&mut req, &tasks, config, move |ws| {
+        // Not an async block around `ws`: the session future must not hold
+        // the whole socket (see `run_app`).
         let ctx = hub.registry.register_app(
             bot,
             role,
@@ -365,7 +367,9 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
             caller.on_duplicate,
         );
         let stop = hub.shutdown.clone();
-        super::session::run_app(hub, ws, ctx, stop).await;
+        // `map`, not `async move { session.await }`: a block would keep the
+        // future twice (its capture and its await).
+        futures::FutureExt::map(super::session::run_app(hub, ws, ctx, stop), drop)
     })
 }
 
