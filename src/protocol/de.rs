@@ -15,14 +15,11 @@ use super::event::value_i64;
 /// peers produce them. Anything else, including out-of-range values, is `None`.
 pub fn as_i64(v: &Value) -> Option<i64> {
     match v {
+        // An integer that fits is an i64 (or a u64) already; anything else
+        // came as a float, and a float of magnitude 2^63 or more is an id
+        // out of range (`-9223372036854775809` rounds to exactly -2^63): it
+        // is refused, never clamped.
         Value::Number(n) if n.as_i64().is_none() => {
-            // Numbers keep their text (arbitrary_precision): an integer that
-            // does not fit is refused, never rounded through f64 or clamped.
-            let text = n.to_string();
-            if !text.contains(['.', 'e', 'E']) {
-                return None;
-            }
-            // value_i64 casts floats with `as`, which saturates: reject what does not fit.
             n.as_f64().filter(|f| !out_of_i64(*f))?;
             value_i64(v)
         }
@@ -31,8 +28,9 @@ pub fn as_i64(v: &Value) -> Option<i64> {
 }
 
 fn out_of_i64(f: f64) -> bool {
-    // i64::MAX as f64 rounds up to 2^63, which itself does not fit.
-    !(f >= i64::MIN as f64 && f < i64::MAX as f64)
+    // i64::MAX as f64 rounds up to 2^63, which itself does not fit; and a
+    // float equal to -2^63 can only come from a number below i64::MIN.
+    !(f > i64::MIN as f64 && f < i64::MAX as f64)
 }
 
 /// Reads a boolean given as `true`/`false`, `"true"`/`"false"`, `1`/`0` or `"1"`/`"0"`.
@@ -90,6 +88,22 @@ pub fn describe(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn ids_outside_i64_are_refused_never_clamped() {
+        let parse = |t: &str| as_i64(&serde_json::from_str::<Value>(t).unwrap());
+        assert_eq!(parse("-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse("9223372036854775807"), Some(i64::MAX));
+        for out in [
+            "-9223372036854775809",
+            "9223372036854775808",
+            "123456789012345678901234567890",
+            "1e19",
+        ] {
+            assert_eq!(parse(out), None, "{out}");
+        }
+        assert_eq!(parse("1E2"), Some(100));
+    }
 
     #[test]
     fn integers_from_numbers_and_numeric_strings() {
