@@ -389,13 +389,7 @@ async fn sigterm_with_the_journal_delivers_exactly_once_everything_sent_before_t
         Some(1001),
         "the implementation got a Close with a code"
     );
-    while let Some(v) = app.next_json().await {
-        if let Some(n) = v["n"].as_u64() {
-            seen.push(n);
-        }
-    }
-    let address = gateway.addr.to_string();
-    drop(gateway);
+    let address = drain_then_stop(&mut app, &mut seen, gateway).await;
     // Back on the same address with the same journal.
     write_config(&address);
     let gateway = GatewayChild::spawn(&config).await;
@@ -520,6 +514,23 @@ async fn events_evicted_while_a_crashed_app_is_away_are_counted_and_announced() 
     gw.shutdown().await;
 }
 
+/// Reads what the app still gets from `gateway` (numbered events into
+/// `seen`) until the socket ends, then stops the process; its address.
+async fn drain_then_stop(
+    app: &mut AppClient,
+    seen: &mut Vec<u64>,
+    gateway: GatewayChild,
+) -> String {
+    while let Some(v) = app.next_json().await {
+        if let Some(n) = v["n"].as_u64() {
+            seen.push(n);
+        }
+    }
+    let address = gateway.addr.to_string();
+    drop(gateway);
+    address
+}
+
 /// Bytes the kernel holds for one TCP connection on 127.0.0.1: the sender's
 /// unacknowledged send queue plus the receiver's unread receive queue, from
 /// `/proc/net/tcp` (`local` sends to `remote`).
@@ -629,13 +640,7 @@ async fn kill_9_with_a_slow_journal_loses_at_most_the_bounded_window() {
     let sent = sent.load(Relaxed);
     let in_kernel = kernel_queued_bytes(upstream_side, gateway_side);
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
-    while let Some(v) = app.next_json().await {
-        if let Some(n) = v["n"].as_u64() {
-            before.push(n);
-        }
-    }
-    let address = gateway.addr.to_string();
-    drop(gateway);
+    let address = drain_then_stop(&mut app, &mut before, gateway).await;
 
     // Restarted on the same journal; the implementation is back with a marker.
     write_config(&address);

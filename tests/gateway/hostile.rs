@@ -100,6 +100,17 @@ fn message_of(body: &str) -> String {
         .to_owned()
 }
 
+/// A request row: name, listener, request, status, a part of the message,
+/// and a header the answer must carry.
+type HttpRow = (
+    &'static str,
+    SocketAddr,
+    String,
+    u16,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
+
 /// The gateway every row runs against: listener 0 open (loopback, no token),
 /// listener 1 with a token, listener 2 with room for three WebSockets.
 async fn hostile_gateway() -> Gateway {
@@ -143,101 +154,139 @@ async fn every_hostile_input_gets_its_answer_and_disturbs_nothing() {
     let capped = gw.listen_addrs[2];
     let mut healthy = app(&gw, "/", "").await;
 
-    // --- Browsers: a page the operator visits must not drive the bot.
-    let (status, _, body) = raw_http(
-        open,
-        &get(
-            open,
-            "/send_group_msg?group_id=100&message=hi",
-            "Origin: https://evil.example\r\nSec-Fetch-Site: cross-site\r\n",
-        ),
-    )
-    .await;
-    assert_eq!(status, 403, "cross-site GET action: {body}");
-    assert!(message_of(&body).contains("allowed_origins"), "{body}");
-    still_healthy(&gw, &mut healthy, "cross-site GET").await;
-
-    let (status, _, body) = raw_http(
-        open,
-        &get(open, "/status", "Origin: https://evil.example\r\n"),
-    )
-    .await;
-    assert_eq!(status, 403, "foreign Origin on /status: {body}");
-    assert!(
-        message_of(&body).contains("Origin https://evil.example is not this listener's own"),
-        "{body}"
-    );
-    let (status, _, body) = raw_http(
-        open,
-        &get(open, "/sandbox/world", "Sec-Fetch-Site: same-site\r\n"),
-    )
-    .await;
-    assert_eq!(status, 403, "same-site page on /sandbox: {body}");
-    assert!(
-        message_of(&body).contains("Sec-Fetch-Site: same-site"),
-        "{body}"
-    );
-    still_healthy(&gw, &mut healthy, "foreign Origin").await;
-
-    let (status, _, body) = raw_http(
-        open,
-        &upgrade(
-            open,
-            "/",
-            "Sec-WebSocket-Version: 13\r\nOrigin: https://evil.example\r\n",
-        ),
-    )
-    .await;
-    assert_eq!(status, 403, "WebSocket from a foreign page: {body}");
-    still_healthy(&gw, &mut healthy, "foreign WebSocket").await;
-
-    let (status, _, body) = raw_http(
-        open,
-        &post(
-            open,
-            "/send_group_msg",
-            "Origin: https://evil.example\r\n",
-            "application/x-www-form-urlencoded",
-            "group_id=100&message=hi",
-        ),
-    )
-    .await;
-    assert_eq!(status, 403, "form POST from a page: {body}");
-    still_healthy(&gw, &mut healthy, "form POST from a page").await;
-
-    // Allowed and own origins pass: the dashboard's own requests work.
-    let (status, _, body) = raw_http(
-        open,
-        &get(
-            open,
-            "/get_login_info",
-            "Origin: https://ok.example\r\nSec-Fetch-Site: cross-site\r\n",
-        ),
-    )
-    .await;
-    assert_eq!(status, 200, "allowed origin: {body}");
+    // --- Requests answered at the HTTP level: one row each (name, listener,
+    // request, status, a part of the answer's message, a header it must carry).
+    let evil = "Origin: https://evil.example\r\n";
     let own = format!("Origin: http://{open}\r\nSec-Fetch-Site: same-origin\r\n");
-    let (status, _, body) = raw_http(open, &get(open, "/status", &own)).await;
-    assert_eq!(status, 200, "own origin (the dashboard): {body}");
-    still_healthy(&gw, &mut healthy, "allowed origins").await;
-
-    // --- Bodies: only JSON and forms; a form POST's message is really sent.
-    let (status, _, body) = raw_http(
-        open,
-        &post(
+    let rows: Vec<HttpRow> = vec![
+        (
+            "cross-site GET of an action",
             open,
-            "/send_group_msg",
-            "",
-            "text/plain",
-            r#"{"group_id":100,"message":"hi"}"#,
+            get(
+                open,
+                "/send_group_msg?group_id=100&message=hi",
+                &format!("{evil}Sec-Fetch-Site: cross-site\r\n"),
+            ),
+            403,
+            "allowed_origins",
+            None,
         ),
-    )
-    .await;
-    assert_eq!(status, 415, "text/plain body: {body}");
-    assert!(
-        message_of(&body).contains("unsupported Content-Type `text/plain`"),
-        "{body}"
-    );
+        (
+            "foreign Origin on /status",
+            open,
+            get(open, "/status", evil),
+            403,
+            "Origin https://evil.example is not this listener's own",
+            None,
+        ),
+        (
+            "same-site page on /sandbox",
+            open,
+            get(open, "/sandbox/world", "Sec-Fetch-Site: same-site\r\n"),
+            403,
+            "Sec-Fetch-Site: same-site",
+            None,
+        ),
+        (
+            "WebSocket from a foreign page",
+            open,
+            upgrade(open, "/", &format!("Sec-WebSocket-Version: 13\r\n{evil}")),
+            403,
+            "allowed_origins",
+            None,
+        ),
+        (
+            "form POST from a page",
+            open,
+            post(
+                open,
+                "/send_group_msg",
+                evil,
+                "application/x-www-form-urlencoded",
+                "group_id=100&message=hi",
+            ),
+            403,
+            "allowed_origins",
+            None,
+        ),
+        (
+            "an allowed origin",
+            open,
+            get(
+                open,
+                "/get_login_info",
+                "Origin: https://ok.example\r\nSec-Fetch-Site: cross-site\r\n",
+            ),
+            200,
+            "",
+            None,
+        ),
+        (
+            "the listener's own origin (the dashboard)",
+            open,
+            get(open, "/status", &own),
+            200,
+            "",
+            None,
+        ),
+        (
+            "a text/plain body",
+            open,
+            post(
+                open,
+                "/send_group_msg",
+                "",
+                "text/plain",
+                r#"{"group_id":100,"message":"hi"}"#,
+            ),
+            415,
+            "unsupported Content-Type `text/plain`",
+            None,
+        ),
+        (
+            "an old WebSocket version",
+            open,
+            upgrade(open, "/", "Sec-WebSocket-Version: 8\r\n"),
+            426,
+            "Sec-WebSocket-Version must be 13",
+            Some(("sec-websocket-version", "13")),
+        ),
+        (
+            "`Bearers3cret` (no Bearer token)",
+            guarded,
+            get(
+                guarded,
+                "/get_login_info",
+                "Authorization: Bearers3cret\r\n",
+            ),
+            403,
+            "wrong access token",
+            None,
+        ),
+        (
+            "the right token",
+            guarded,
+            get(
+                guarded,
+                "/get_login_info",
+                "Authorization: Bearer s3cret\r\n",
+            ),
+            200,
+            "",
+            None,
+        ),
+    ];
+    for (row, addr, request, want, needle, must_have) in rows {
+        let (status, headers, body) = raw_http(addr, &request).await;
+        assert_eq!(status, want, "{row}: {body}");
+        assert!(message_of(&body).contains(needle), "{row}: {body}");
+        if let Some((name, value)) = must_have {
+            assert_eq!(header(&headers, name), Some(value), "{row}");
+        }
+        still_healthy(&gw, &mut healthy, row).await;
+    }
+
+    // A form POST from a client (no Origin) is served, and its message was really sent.
     let (status, _, body) = raw_http(
         open,
         &post(
@@ -257,34 +306,6 @@ async fn every_hostile_input_gets_its_answer_and_disturbs_nothing() {
         "the form's message was sent: {got}"
     );
     still_healthy(&gw, &mut healthy, "bodies").await;
-
-    // --- Handshakes.
-    let (status, headers, body) =
-        raw_http(open, &upgrade(open, "/", "Sec-WebSocket-Version: 8\r\n")).await;
-    assert_eq!(status, 426, "old WebSocket version: {body}");
-    assert_eq!(header(&headers, "sec-websocket-version"), Some("13"));
-    let (status, _, body) = raw_http(
-        guarded,
-        &get(
-            guarded,
-            "/get_login_info",
-            "Authorization: Bearers3cret\r\n",
-        ),
-    )
-    .await;
-    assert_eq!(status, 403, "`Bearers3cret` is no Bearer token: {body}");
-    assert_eq!(message_of(&body), "wrong access token");
-    let (status, _, _) = raw_http(
-        guarded,
-        &get(
-            guarded,
-            "/get_login_info",
-            "Authorization: Bearer s3cret\r\n",
-        ),
-    )
-    .await;
-    assert_eq!(status, 200, "the right token still passes");
-    still_healthy(&gw, &mut healthy, "handshakes").await;
 
     // --- A greedy peer: 20 refused tokens in a minute block the address on that listener.
     for _ in 0..19 {
