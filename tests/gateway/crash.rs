@@ -327,17 +327,15 @@ async fn sigterm_with_the_journal_delivers_exactly_once_everything_sent_before_t
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");
     let write_config = |listen: &str| {
-        std::fs::write(
-            &config,
-            format!(
-                "[gateway]\nheartbeat_interval_ms = 0\n[[listen]]\naddress = \"{listen}\"\n[[apps]]\nname = \"a\"\naccess_token = \"ta\"\n\
-                 [[upstream]]\ntype = \"ws\"\nurl = \"ws://{}/\"\nself_id = 42\nreconnect_interval_ms = 50\nmax_reconnect_interval_ms = 100\n\
-                 [journal]\npath = {:?}\n",
-                upstream.local_addr().unwrap(),
-                dir.path().join("journal.db").display().to_string()
-            ),
-        )
-        .unwrap();
+        let text = journal_config(
+            listen,
+            upstream.local_addr().unwrap(),
+            42,
+            "",
+            &dir.path().join("journal.db"),
+            "",
+        );
+        std::fs::write(&config, text).unwrap();
     };
     write_config("127.0.0.1:0");
     let gateway = GatewayChild::spawn(&config).await;
@@ -514,6 +512,24 @@ async fn events_evicted_while_a_crashed_app_is_away_are_counted_and_announced() 
     gw.shutdown().await;
 }
 
+/// A gateway with named app `a` (token `ta`), a dialled implementation for
+/// bot `self_id` at `upstream`, and a journal at `journal`.
+fn journal_config(
+    listen: &str,
+    upstream: std::net::SocketAddr,
+    self_id: i64,
+    gateway_extra: &str,
+    journal: &std::path::Path,
+    journal_extra: &str,
+) -> String {
+    format!(
+        "[gateway]\nheartbeat_interval_ms = 0\n{gateway_extra}[[listen]]\naddress = \"{listen}\"\n[[apps]]\nname = \"a\"\naccess_token = \"ta\"\n\
+         [[upstream]]\ntype = \"ws\"\nurl = \"ws://{upstream}/\"\nself_id = {self_id}\nreconnect_interval_ms = 50\nmax_reconnect_interval_ms = 100\n\
+         [journal]\npath = {:?}\n{journal_extra}",
+        journal.display().to_string()
+    )
+}
+
 /// Reads what the app still gets from `gateway` (numbered events into
 /// `seen`) until the socket ends, then stops the process; its address.
 async fn drain_then_stop(
@@ -567,17 +583,15 @@ async fn kill_9_with_a_slow_journal_loses_at_most_the_bounded_window() {
     let config = dir.path().join("gateway.toml");
     // A disk ten times slower than the implementation: every commit takes 20 ms.
     let write_config = |listen: &str| {
-        std::fs::write(
-            &config,
-            format!(
-                "[gateway]\nheartbeat_interval_ms = 0\nconfirm_interval_ms = 20\n[[listen]]\naddress = \"{listen}\"\n[[apps]]\nname = \"a\"\naccess_token = \"ta\"\n\
-                 [[upstream]]\ntype = \"ws\"\nurl = \"ws://{}/\"\nself_id = 10000\nreconnect_interval_ms = 50\nmax_reconnect_interval_ms = 100\n\
-                 [journal]\npath = {:?}\njournal_queue = {QUEUE}\ncommit_delay_ms = 20\nflush_cursors_ms = 50\n",
-                upstream.local_addr().unwrap(),
-                dir.path().join("journal.db").display().to_string()
-            ),
-        )
-        .unwrap();
+        let text = journal_config(
+            listen,
+            upstream.local_addr().unwrap(),
+            10000,
+            "confirm_interval_ms = 20\n",
+            &dir.path().join("journal.db"),
+            &format!("journal_queue = {QUEUE}\ncommit_delay_ms = 20\nflush_cursors_ms = 50\n"),
+        );
+        std::fs::write(&config, text).unwrap();
     };
     write_config("127.0.0.1:0");
     let gateway = GatewayChild::spawn(&config).await;
