@@ -356,7 +356,11 @@ impl Config {
                 "gateway.max_inbound_frame_bytes",
                 g.max_inbound_frame_bytes as u64,
             ),
+            ("gateway.rate_limit_interval_ms", g.rate_limit_interval_ms),
+            ("gateway.shutdown_grace_ms", g.shutdown_grace_ms),
             ("retention.max_events", self.retention.max_events as u64),
+            ("retention.max_bytes", self.retention.max_bytes as u64),
+            ("retention.max_age_secs", self.retention.max_age_secs),
             ("journal.flush_cursors_ms", self.journal.flush_cursors_ms),
             ("journal.journal_queue", self.journal.journal_queue as u64),
         ] {

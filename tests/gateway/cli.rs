@@ -36,9 +36,21 @@ fn check_config_prints_the_resolved_config_with_secrets_masked() {
 
 #[test]
 fn check_config_names_the_bad_key_and_exits_78() {
-    let (code, _, err) = check_config("[gateway]\naction_timeout_ms = 0\n");
-    assert_eq!(code, 78);
-    assert!(err.contains("gateway.action_timeout_ms"), "{err}");
+    // Every interval and limit must be positive (0 would spin, or keep nothing).
+    for key in [
+        "gateway.action_timeout_ms",
+        "gateway.rate_limit_interval_ms",
+        "gateway.shutdown_grace_ms",
+        "retention.max_age_secs",
+    ] {
+        let (section, name) = key.split_once('.').unwrap();
+        let (code, _, err) = check_config(&format!("[{section}]\n{name} = 0\n"));
+        assert_eq!(code, 78, "{key}");
+        assert!(
+            err.contains(key) && err.contains("greater than 0"),
+            "{key}: {err}"
+        );
+    }
     let (code, _, err) = check_config("[[reverse]]\nurl = \"http://x\"\n");
     assert_eq!(code, 78);
     assert!(
