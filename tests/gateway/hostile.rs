@@ -388,36 +388,29 @@ async fn every_hostile_input_gets_its_answer_and_disturbs_nothing() {
         answer.get("echo").is_some_and(Value::is_null),
         "an unreadable frame's answer has \"echo\": null: {answer}"
     );
-    garbage
-        .send_text(r#"{"action": "", "params": {}, "echo": 1}"#)
-        .await;
-    let answer = garbage.next_response().await.unwrap();
-    assert_eq!(
-        (answer["retcode"].clone(), answer["echo"].clone()),
-        (json!(1400), json!(1))
-    );
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap()
-            .contains("`action` must name an action"),
-        "{answer}"
-    );
-    garbage
-        .send_text(r#"{"status": "ok", "retcode": 0, "data": null, "echo": 7}"#)
-        .await;
-    let answer = garbage.next_response().await.unwrap();
-    assert_eq!(
-        (answer["retcode"].clone(), answer["echo"].clone()),
-        (json!(1400), json!(7))
-    );
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap()
-            .contains("is an answer, not an action"),
-        "{answer}"
-    );
+    for (frame, echo, says) in [
+        (
+            r#"{"action": "", "params": {}, "echo": 1}"#,
+            json!(1),
+            "`action` must name an action",
+        ),
+        (
+            r#"{"status": "ok", "retcode": 0, "data": null, "echo": 7}"#,
+            json!(7),
+            "is an answer, not an action",
+        ),
+    ] {
+        garbage.send_text(frame).await;
+        let answer = garbage.next_response().await.unwrap();
+        assert_eq!(
+            (answer["retcode"].clone(), answer["echo"].clone()),
+            (json!(1400), echo)
+        );
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
     still_healthy(&gw, &mut healthy, "frames that are not actions").await;
 
     // 100 malformed frames within 10 s: answered, then closed with 1008.
