@@ -512,8 +512,10 @@ async fn events_evicted_while_a_crashed_app_is_away_are_counted_and_announced() 
     gw.shutdown().await;
 }
 
-/// A gateway with named app `a` (token `ta`), a dialled implementation for
-/// bot `self_id` at `upstream`, and a journal at `journal`.
+/// A gateway with named app `a` (token `ta`, owed everything since the
+/// gateway started, so events sent while its session is still subscribing
+/// count), a dialled implementation for bot `self_id` at `upstream`, and a
+/// journal at `journal`.
 fn journal_config(
     listen: &str,
     upstream: std::net::SocketAddr,
@@ -523,7 +525,7 @@ fn journal_config(
     journal_extra: &str,
 ) -> String {
     format!(
-        "[gateway]\nheartbeat_interval_ms = 0\n{gateway_extra}[[listen]]\naddress = \"{listen}\"\n[[apps]]\nname = \"a\"\naccess_token = \"ta\"\n\
+        "[gateway]\nheartbeat_interval_ms = 0\n{gateway_extra}[[listen]]\naddress = \"{listen}\"\n[[apps]]\nname = \"a\"\naccess_token = \"ta\"\nstart = \"gateway-start\"\n\
          [[upstream]]\ntype = \"ws\"\nurl = \"ws://{upstream}/\"\nself_id = {self_id}\nreconnect_interval_ms = 50\nmax_reconnect_interval_ms = 100\n\
          [journal]\npath = {:?}\n{journal_extra}",
         journal.display().to_string()
