@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -13,10 +14,11 @@ use crate::config::{Config, ListenConfig, UpstreamConfig};
 use crate::core::journal::Journal;
 use crate::core::{Dispatcher, Hub, Link, LinkKind, OnDuplicate, Registry, Role};
 use crate::transport::budget::InboundBudget;
-use crate::transport::dial_in::{reverse_upstream_router, ReverseUpstreamListener};
+use crate::transport::dial::{run_upstream, DialledLinkRunner, WsUpstream};
+use crate::transport::dial_in::{dial_in_router, DialInListener};
 use crate::transport::guard::ListenerGuard;
 use crate::transport::http::{app_router, serve, AppListener};
-use crate::upstream::remote::{run_ws, WsUpstream};
+
 use crate::upstream::sandbox::{Sandbox, SandboxError};
 use crate::upstream::{EventSink, UpstreamLink};
 
@@ -112,7 +114,7 @@ impl Gateway {
                 let l = bind(&format!("upstream[{i}].address"), address).await?;
                 upstream_listeners.push((
                     l,
-                    ReverseUpstreamListener {
+                    DialInListener {
                         hub: hub.clone(),
                         access_token: access_token.clone(),
                         self_ids: self_ids.clone(),
@@ -121,11 +123,10 @@ impl Gateway {
                         run: {
                             let hub = hub.clone();
                             Arc::new(move |ws, spec| {
-                                Box::pin(crate::upstream::remote::run_accepted(
-                                    hub.clone(),
-                                    ws,
-                                    spec,
-                                ))
+                                Box::pin(
+                                    crate::upstream::remote::run_link(hub.clone(), ws, spec)
+                                        .map(drop),
+                                )
                             })
                         },
                     },
@@ -188,7 +189,7 @@ impl Gateway {
                 .local_addr()
                 .expect("bound listener has an address");
             upstream_addrs.push(addr);
-            let router = reverse_upstream_router(Arc::new(endpoint));
+            let router = dial_in_router(Arc::new(endpoint));
             tracing::info!(%addr, "listening for implementations (ws-reverse upstream)");
             let guard = Arc::new(ListenerGuard::new(
                 &[],
@@ -210,7 +211,13 @@ impl Gateway {
                     // Known in advance: apps can bind to it before the link is up.
                     registry.bot_or_insert(*id);
                 }
-                hub.tasks.spawn(run_ws(
+                let run: DialledLinkRunner = {
+                    let hub = hub.clone();
+                    Arc::new(move |ws, spec| {
+                        Box::pin(crate::upstream::remote::run_link(hub.clone(), ws, spec))
+                    })
+                };
+                hub.tasks.spawn(run_upstream(
                     hub.clone(),
                     WsUpstream {
                         url: url.clone(),
@@ -220,6 +227,7 @@ impl Gateway {
                         max_reconnect: Duration::from_millis(*max_reconnect_interval_ms),
                         on_duplicate: *on_duplicate,
                     },
+                    run,
                 ));
             }
         }
@@ -452,7 +460,7 @@ async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 fn start_reverse(hub: &Arc<Hub>, target: &crate::config::ReverseConfig) -> CancellationToken {
     let stop = hub.shutdown.child_token();
-    hub.tasks.spawn(crate::transport::reverse::run_target(
+    hub.tasks.spawn(crate::transport::dial::run_target(
         hub.clone(),
         Arc::new(target.clone()),
         stop.clone(),

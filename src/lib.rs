@@ -40,9 +40,11 @@
 //! - **journal**: the durable copy of event logs and cursors (SQLite).
 //! - **local upstream**: an upstream inside the process (the sandbox), called
 //!   as a function; a **remote** one is an implementation over WebSocket.
-//! - **link runner**: what the dial-in endpoint (transport) hands an accepted
-//!   implementation socket to (the upstream layer's `run_accepted`, wired by
-//!   the gateway).
+//! - **link runner**: what transport hands an implementation socket to, dialled
+//!   or dialled in (the upstream layer's `remote::run_link`, wired by the gateway).
+//! - **action**: an app's request, parsed once into a typed `protocol::action::Action`
+//!   (unknown actions stay untyped and are relayed); a **quick operation** is
+//!   planned into such actions (`protocol::action::quick`).
 //! - **inbound budget**: the bytes of unfinished app frames held, all
 //!   sessions together (`max_inbound_buffer_bytes`).
 

@@ -23,8 +23,8 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::registry::{AppCtx, AsyncReply, Bot};
 use super::serve::UpstreamLink;
-use crate::protocol::action::{split_suffix, Suffix};
-use crate::protocol::{action, message, retcode, ActionRequest, Response};
+use crate::protocol::action::{self, split_suffix, Action, HandleQuickOperation, Suffix};
+use crate::protocol::{retcode, ActionRequest, Response};
 
 /// Prefix of the internal echo strings the gateway sends upstream.
 const ECHO_PREFIX: &str = "obgw:";
@@ -99,7 +99,7 @@ pub struct Dispatcher {
     /// Answers dropped, by why.
     pub dropped_answers: AnswerDrops,
     settings: DispatchSettings,
-    rate_limited: DashMap<i64, mpsc::Sender<(String, Value)>>,
+    rate_limited: DashMap<i64, mpsc::Sender<Call>>,
     buckets: DashMap<i64, Arc<std::sync::Mutex<TokenBucket>>>,
     /// `_async` and `_rate_limited` work, finished (within limits) on shutdown.
     background: tokio_util::task::TaskTracker,
@@ -212,24 +212,34 @@ impl Dispatcher {
             send(Response::failed(retcode::BAD_REQUEST, err.to_string())).await;
             return;
         }
-        if let Err(err) = validate_params(base, &params) {
-            send(Response::failed(retcode::BAD_REQUEST, err)).await;
-            return;
-        }
+        // The one parse of the params: every layer below takes this value.
+        let typed = match action::parse(base, &params) {
+            Ok(typed) => typed,
+            Err(err) => {
+                send(Response::failed(retcode::BAD_REQUEST, err.to_string())).await;
+                return;
+            }
+        };
+        let call = Call {
+            name: base.to_owned(),
+            typed,
+            params,
+            params_text,
+        };
         match suffix {
             Suffix::Async | Suffix::RateLimited => {
                 let bot = app.bot.clone();
-                let base = base.to_owned();
                 if suffix == Suffix::Async {
                     let this = self.clone();
                     self.background.spawn(async move {
-                        let resp = this.call_local_or_forward(&bot, &base, params).await;
+                        let action = call.name.clone();
+                        let resp = this.call(&bot, call).await;
                         if !resp.is_ok() {
-                            tracing::warn!(self_id = bot.self_id, action = %base, retcode = resp.retcode, message = %resp.message, "background action failed");
+                            tracing::warn!(self_id = bot.self_id, %action, retcode = resp.retcode, message = %resp.message, "background action failed");
                         }
                     });
                 } else {
-                    self.enqueue_rate_limited(&bot, base, params);
+                    self.enqueue_rate_limited(&bot, call);
                 }
                 let resp = match app.options.async_reply {
                     AsyncReply::Spec => Response::accepted_async(),
@@ -237,21 +247,15 @@ impl Dispatcher {
                 };
                 send(resp).await;
             }
-            Suffix::None => match self.local(&app.bot, base, &params).await {
-                Some(resp) => send(resp).await,
-                None => {
-                    self.forward(&app.bot, base, &params, params_text.as_deref(), send)
-                        .await
-                }
-            },
+            Suffix::None => self.run(&app.bot, call, send).await,
         }
     }
 
-    /// Calls one action on behalf of the gateway itself (quick operations,
-    /// background and rate-limited actions) and returns its (final) answer.
-    pub async fn call(self: &Arc<Self>, bot: &Bot, action: &str, params: Value) -> Response {
+    /// Runs one call to completion and returns its (final) answer (for the
+    /// gateway's own calls: quick operations, background and rate-limited actions).
+    async fn call(self: &Arc<Self>, bot: &Bot, call: Call) -> Response {
         let mut last = None;
-        self.forward(bot, action, &params, None, |resp| {
+        self.run(bot, call, |resp| {
             last = Some(resp);
             std::future::ready(())
         })
@@ -259,40 +263,28 @@ impl Dispatcher {
         last.unwrap_or_else(|| Response::failed(retcode::INTERNAL, "no answer"))
     }
 
-    async fn call_local_or_forward(
-        self: &Arc<Self>,
-        bot: &Bot,
-        action: &str,
-        params: Value,
-    ) -> Response {
-        match self.local(bot, action, &params).await {
-            Some(resp) => resp,
-            None => self.call(bot, action, params).await,
-        }
-    }
-
-    /// Gateway-local actions; `None` means forward to the upstream.
-    async fn local(self: &Arc<Self>, bot: &Bot, action: &str, params: &Value) -> Option<Response> {
-        match action {
-            ".handle_quick_operation" => Some(self.quick_operation(bot, params).await),
-            "get_status" if bot.upstream().is_none() => {
-                Some(Response::ok(json!({"online": false, "good": false})))
+    /// Answers gateway-local actions here and sends the rest to the upstream.
+    async fn run<F, Fut>(self: &Arc<Self>, bot: &Bot, call: Call, mut on_answer: F)
+    where
+        F: FnMut(Response) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        match &call.typed {
+            Some(Action::HandleQuickOperation(q)) => {
+                on_answer(Box::pin(self.quick_operation(bot, q)).await).await
             }
-            _ => None,
+            Some(Action::GetStatus(_)) if bot.upstream().is_none() => {
+                on_answer(Response::ok(json!({"online": false, "good": false}))).await
+            }
+            _ => self.forward(bot, &call, on_answer).await,
         }
     }
 
-    /// Sends `action` to the bot's upstream and passes each answer frame to
-    /// `on_answer` (several for NapCat stream actions). `params_text`, when
-    /// given, is what the app wrote for `params`: relayed as it is.
-    async fn forward<F, Fut>(
-        &self,
-        bot: &Bot,
-        action: &str,
-        params: &Value,
-        params_text: Option<&RawValue>,
-        mut on_answer: F,
-    ) where
+    /// Sends the call to the bot's upstream and passes each answer frame to
+    /// `on_answer` (several for NapCat stream actions). The params the app
+    /// wrote are relayed as they are.
+    async fn forward<F, Fut>(&self, bot: &Bot, call: &Call, mut on_answer: F)
+    where
         F: FnMut(Response) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
@@ -304,6 +296,7 @@ impl Dispatcher {
             .await;
             return;
         };
+        let action = call.name.as_str();
         let timeout = self.settings.action_timeout;
         if let Some(wait) = self.rate_wait(bot.self_id) {
             if wait > timeout {
@@ -323,7 +316,14 @@ impl Dispatcher {
         let link = match link {
             UpstreamLink::Local(local) => {
                 // A function call: it answers at once, no timeout to apply.
-                on_answer(local.call(bot.self_id, action, params)).await;
+                on_answer(match &call.typed {
+                    Some(typed) => local.call(bot.self_id, typed),
+                    None => Response::failed(
+                        retcode::NOT_FOUND,
+                        format!("unsupported action `{action}`"),
+                    ),
+                })
+                .await;
                 return;
             }
             UpstreamLink::Remote(link) => link,
@@ -344,15 +344,15 @@ impl Dispatcher {
             id,
         };
         let echo = format!("{ECHO_PREFIX}{}:{id}", self.echo_nonce);
-        let text = match params_text {
+        let text = match &call.params_text {
             Some(raw) => serde_json::to_string(&UpstreamFrame {
                 action,
-                params: raw,
+                params: &**raw,
                 echo,
             }),
             None => serde_json::to_string(&UpstreamFrame {
                 action,
-                params,
+                params: &call.params,
                 echo,
             }),
         }
@@ -501,17 +501,18 @@ impl Dispatcher {
         done
     }
 
-    fn enqueue_rate_limited(self: &Arc<Self>, bot: &Arc<Bot>, action: String, params: Value) {
+    fn enqueue_rate_limited(self: &Arc<Self>, bot: &Arc<Bot>, call: Call) {
         let queue = self
             .rate_limited
             .entry(bot.self_id)
             .or_insert_with(|| {
-                let (tx, mut rx) = mpsc::channel::<(String, Value)>(4096);
+                let (tx, mut rx) = mpsc::channel::<Call>(4096);
                 let this = self.clone();
                 let bot = bot.clone();
                 self.background.spawn(async move {
-                    while let Some((action, params)) = rx.recv().await {
-                        let resp = this.call_local_or_forward(&bot, &action, params).await;
+                    while let Some(call) = rx.recv().await {
+                        let action = call.name.clone();
+                        let resp = this.call(&bot, call).await;
                         if !resp.is_ok() {
                             tracing::warn!(self_id = bot.self_id, %action, retcode = resp.retcode, message = %resp.message, "rate-limited action failed");
                         }
@@ -521,7 +522,7 @@ impl Dispatcher {
                 tx
             })
             .clone();
-        if queue.try_send((action, params)).is_err() {
+        if queue.try_send(call).is_err() {
             tracing::warn!(
                 self_id = bot.self_id,
                 "rate-limited queue full; action dropped"
@@ -529,26 +530,15 @@ impl Dispatcher {
         }
     }
 
-    /// `.handle_quick_operation`: turns `{context, operation}` into real actions.
-    async fn quick_operation(self: &Arc<Self>, bot: &Bot, params: &Value) -> Response {
-        let Some(context) = params.get("context").filter(|c| c.is_object()) else {
-            return Response::failed(
-                retcode::BAD_REQUEST,
-                "invalid param `context`: expected the event object",
-            );
+    /// `.handle_quick_operation`: runs the planned actions in order; the
+    /// first failure is the answer.
+    async fn quick_operation(self: &Arc<Self>, bot: &Bot, q: &HandleQuickOperation) -> Response {
+        let plan = match action::quick::plan(q) {
+            Ok(plan) => plan,
+            Err(err) => return Response::failed(retcode::BAD_REQUEST, err.to_string()),
         };
-        let Some(operation) = params.get("operation").filter(|o| o.is_object()) else {
-            return Response::failed(
-                retcode::BAD_REQUEST,
-                "invalid param `operation`: expected an object",
-            );
-        };
-        let calls = match quick_operation_actions(context, operation) {
-            Ok(calls) => calls,
-            Err(err) => return Response::failed(retcode::BAD_REQUEST, err),
-        };
-        for (action, params) in calls {
-            let resp = self.call(bot, action, params).await;
+        for typed in plan {
+            let resp = self.call(bot, Call::planned(typed)).await;
             if !resp.is_ok() {
                 return resp;
             }
@@ -557,8 +547,29 @@ impl Dispatcher {
     }
 }
 
-fn validate_params(action: &str, params: &Value) -> Result<(), String> {
-    action::validate(action, params).map_err(|e| e.to_string())
+/// One action on its way to an upstream, parsed once.
+struct Call {
+    /// The wire name, suffix removed.
+    name: String,
+    /// The typed params of a known action; `None` for one the gateway does
+    /// not know (relayed untouched to remote upstreams).
+    typed: Option<Action>,
+    /// The params as received.
+    params: Value,
+    /// The params exactly as the app wrote them, relayed byte for byte.
+    params_text: Option<Box<RawValue>>,
+}
+
+impl Call {
+    /// A call the gateway made up itself (a quick operation's step).
+    fn planned(typed: Action) -> Self {
+        Self {
+            name: typed.name().to_owned(),
+            params: typed.params_json(),
+            typed: Some(typed),
+            params_text: None,
+        }
+    }
 }
 
 fn upstream_lost(self_id: i64) -> Response {
@@ -597,95 +608,6 @@ fn fit_frame(resp: Response, max_bytes: usize) -> Utf8Bytes {
     Utf8Bytes::from(small.to_json())
 }
 
-/// Translates a quick operation into the actions that carry it out.
-fn quick_operation_actions(
-    context: &Value,
-    op: &Value,
-) -> Result<Vec<(&'static str, Value)>, String> {
-    let get_i64 = |v: &Value, k: &str| v.get(k).and_then(crate::protocol::event::value_i64);
-    let truthy = |k: &str| match op.get(k) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::Number(n)) => n.as_i64() == Some(1),
-        Some(Value::String(s)) => s == "true" || s == "1",
-        _ => false,
-    };
-    let post_type = context
-        .get("post_type")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let mut calls = Vec::new();
-    match post_type {
-        "message" | "message_sent" => {
-            let message_type = context.get("message_type").and_then(Value::as_str).unwrap_or("private");
-            let group_id = get_i64(context, "group_id");
-            let user_id = get_i64(context, "user_id");
-            if let Some(reply) = op.get("reply").filter(|r| !r.is_null()) {
-                let mut segments = match reply {
-                    Value::String(s) if truthy("auto_escape") => json!([{"type": "text", "data": {"text": s}}]),
-                    other => message::to_array(other),
-                };
-                let at_sender = op.get("at_sender").map_or(message_type == "group", |_| truthy("at_sender"));
-                if message_type == "group" && at_sender {
-                    if let (Some(user), Value::Array(list)) = (user_id, &mut segments) {
-                        list.insert(0, json!({"type": "at", "data": {"qq": user.to_string()}}));
-                        list.insert(1, json!({"type": "text", "data": {"text": " "}}));
-                    }
-                }
-                let mut params = json!({"message_type": message_type, "message": segments});
-                match (message_type, group_id, user_id) {
-                    ("group", Some(g), _) => params["group_id"] = json!(g),
-                    (_, _, Some(u)) => params["user_id"] = json!(u),
-                    _ => return Err(String::from("invalid param `context`: a message event needs group_id or user_id")),
-                }
-                calls.push(("send_msg", params));
-            }
-            if message_type == "group" {
-                let group_id = group_id.ok_or("invalid param `context.group_id`: required for group operations")?;
-                if truthy("delete") {
-                    let id = get_i64(context, "message_id").ok_or("invalid param `context.message_id`: required for delete")?;
-                    calls.push(("delete_msg", json!({"message_id": id})));
-                }
-                let user_id = user_id.ok_or("invalid param `context.user_id`: required for group operations");
-                if truthy("kick") {
-                    calls.push(("set_group_kick", json!({"group_id": group_id, "user_id": user_id?})));
-                } else if truthy("ban") {
-                    let duration = get_i64(op, "ban_duration").unwrap_or(30 * 60);
-                    calls.push(("set_group_ban", json!({"group_id": group_id, "user_id": user_id?, "duration": duration})));
-                }
-            }
-        }
-        "request" => {
-            let flag = context.get("flag").cloned().ok_or("invalid param `context.flag`: required for requests")?;
-            if op.get("approve").is_some() {
-                let approve = truthy("approve");
-                match context.get("request_type").and_then(Value::as_str) {
-                    Some("friend") => calls.push((
-                        "set_friend_add_request",
-                        json!({"flag": flag, "approve": approve, "remark": op.get("remark").cloned().unwrap_or(json!(""))}),
-                    )),
-                    Some("group") => calls.push((
-                        "set_group_add_request",
-                        json!({
-                            "flag": flag,
-                            "sub_type": context.get("sub_type").cloned().unwrap_or(json!("add")),
-                            "type": context.get("sub_type").cloned().unwrap_or(json!("add")),
-                            "approve": approve,
-                            "reason": op.get("reason").cloned().unwrap_or(json!("")),
-                        }),
-                    )),
-                    _ => return Err(String::from("invalid param `context.request_type`: expected friend or group")),
-                }
-            }
-        }
-        other => {
-            return Err(format!(
-                "invalid param `context.post_type`: quick operations apply to message and request events, not `{other}`"
-            ))
-        }
-    }
-    Ok(calls)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,43 +633,6 @@ mod tests {
         assert_eq!(b.reserve(10.0, 2.0), Duration::ZERO);
         assert_eq!(b.reserve(10.0, 2.0), Duration::ZERO);
         assert!((ms(b.reserve(10.0, 2.0)) - 100.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn quick_reply_in_group_ats_the_sender_and_bans() {
-        let ctx = json!({"post_type": "message", "message_type": "group", "group_id": 100, "user_id": 200, "message_id": 7});
-        let calls = quick_operation_actions(
-            &ctx,
-            &json!({"reply": "hi", "ban": true, "ban_duration": 60}),
-        )
-        .unwrap();
-        assert_eq!(calls[0].0, "send_msg");
-        assert_eq!(calls[0].1["group_id"], 100);
-        assert_eq!(
-            calls[0].1["message"][0],
-            json!({"type": "at", "data": {"qq": "200"}})
-        );
-        assert_eq!(
-            calls[1],
-            (
-                "set_group_ban",
-                json!({"group_id": 100, "user_id": 200, "duration": 60})
-            )
-        );
-    }
-
-    #[test]
-    fn quick_approve_friend_request() {
-        let ctx = json!({"post_type": "request", "request_type": "friend", "flag": "f1"});
-        let calls =
-            quick_operation_actions(&ctx, &json!({"approve": true, "remark": "pal"})).unwrap();
-        assert_eq!(
-            calls,
-            vec![(
-                "set_friend_add_request",
-                json!({"flag": "f1", "approve": true, "remark": "pal"})
-            )]
-        );
     }
 
     #[test]

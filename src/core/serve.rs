@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::protocol::action::Action;
 use crate::protocol::Response;
 
 /// Where upstreams put the events they produce.
@@ -19,8 +20,8 @@ pub trait EventSink: Send + Sync {
 /// An upstream inside the gateway's process (the sandbox): an action is a
 /// function call, answered at once.
 pub trait LocalUpstream: Send + Sync {
-    /// Serves one action of bot `self_id`.
-    fn call(&self, self_id: i64, action: &str, params: &Value) -> Response;
+    /// Serves one action of bot `self_id`, its params parsed already.
+    fn call(&self, self_id: i64, action: &Action) -> Response;
 }
 
 /// How the dispatcher reaches a bot's upstream.

@@ -7,23 +7,24 @@
 
 use serde_json::Value;
 
-use super::event::value_i64;
-
 /// Reads an integer given as a JSON number or a numeric string.
 ///
 /// A float with no fractional part (`12.0`) is accepted: some JavaScript
 /// peers produce them. Anything else, including out-of-range values, is `None`.
 pub fn as_i64(v: &Value) -> Option<i64> {
     match v {
-        // An integer that fits is an i64 (or a u64) already; anything else
-        // came as a float, and a float of magnitude 2^63 or more is an id
-        // out of range (`-9223372036854775809` rounds to exactly -2^63): it
-        // is refused, never clamped.
-        Value::Number(n) if n.as_i64().is_none() => {
-            n.as_f64().filter(|f| !out_of_i64(*f))?;
-            value_i64(v)
-        }
-        other => value_i64(other),
+        // An integer that fits is an i64 already; anything else came as a
+        // float (or a u64 over i64::MAX, which as f64 is out of range too),
+        // and a float of magnitude 2^63 or more is an id out of range
+        // (`-9223372036854775809` rounds to exactly -2^63): it is refused,
+        // never clamped.
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && !out_of_i64(*f))
+                .map(|f| f as i64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
 
@@ -33,7 +34,8 @@ fn out_of_i64(f: f64) -> bool {
     !(f > i64::MIN as f64 && f < i64::MAX as f64)
 }
 
-/// Reads a boolean given as `true`/`false`, `"true"`/`"false"`, `1`/`0` or `"1"`/`"0"`.
+/// Reads a boolean given as `true`/`false`, `1`/`0`, or those (and
+/// `yes`/`no`, as CQ codes write flags) in a string, any case.
 pub fn as_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
@@ -42,13 +44,19 @@ pub fn as_bool(v: &Value) -> Option<bool> {
             Some(0) => Some(false),
             _ => None,
         },
-        Value::String(s) => match s.trim() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(true),
+            "false" | "0" | "no" => Some(false),
             _ => None,
         },
         _ => None,
     }
+}
+
+/// True for a string of only whitespace: how CQ codes and some clients say
+/// "not given" for a number or a flag.
+pub fn is_blank(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| s.trim().is_empty())
 }
 
 /// Reads a text value: a JSON string, or a number written in decimal
@@ -131,10 +139,20 @@ mod tests {
             (json!("false"), false),
             (json!(0), false),
             (json!("0"), false),
+            (json!("yes"), true),
+            (json!(" No "), false),
+            (json!("TRUE"), true),
         ] {
             assert_eq!(as_bool(&v), Some(b), "{v}");
         }
-        for v in [json!(2), json!("yes"), json!(null), json!([]), json!(0.5)] {
+        for v in [
+            json!(2),
+            json!("y"),
+            json!(""),
+            json!(null),
+            json!([]),
+            json!(0.5),
+        ] {
             assert_eq!(as_bool(&v), None, "{v}");
         }
     }

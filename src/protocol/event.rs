@@ -126,8 +126,11 @@ impl EventHeader {
         .iter()
         .find_map(|k| event.get(*k).and_then(Value::as_str));
         Some(Self {
-            time: event.get("time").and_then(value_i64).unwrap_or_default(),
-            self_id: event.get("self_id").and_then(value_i64),
+            time: event
+                .get("time")
+                .and_then(super::de::as_i64)
+                .unwrap_or_default(),
+            self_id: event.get("self_id").and_then(super::de::as_i64),
             post_type: PostType::from_name(post_type),
             detail_type: detail.map(str::to_owned),
             sub_type: event
@@ -144,19 +147,8 @@ impl EventHeader {
     }
 }
 
-/// Reads an integer given as a JSON number or a numeric string.
-pub fn value_i64(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Ok(value_i64(&Value::deserialize(d)?))
+    Ok(super::de::as_i64(&Value::deserialize(d)?))
 }
 
 /// True when the value is a JSON string; anything else is skipped without

@@ -25,7 +25,7 @@ use crate::redact::Secret;
 pub type LinkRunner = Arc<dyn Fn(UpgradedWs, LinkSpec) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// The `ws-reverse` upstream endpoint: implementations dial in.
-pub struct ReverseUpstreamListener {
+pub struct DialInListener {
     /// The hub.
     pub hub: Arc<Hub>,
     /// Token implementations must present.
@@ -40,7 +40,7 @@ pub struct ReverseUpstreamListener {
     pub run: LinkRunner,
 }
 
-impl ReverseUpstreamListener {
+impl DialInListener {
     /// The bots this endpoint admits, when it restricts them.
     fn allowed(&self) -> Option<Vec<i64>> {
         let mut list = self.self_ids.clone();
@@ -50,14 +50,11 @@ impl ReverseUpstreamListener {
 }
 
 /// Router of a `ws-reverse` upstream listener: any path accepts an implementation.
-pub fn reverse_upstream_router(listener: Arc<ReverseUpstreamListener>) -> Router {
+pub fn dial_in_router(listener: Arc<DialInListener>) -> Router {
     Router::new().fallback(accept_upstream).with_state(listener)
 }
 
-async fn accept_upstream(
-    State(l): State<Arc<ReverseUpstreamListener>>,
-    mut req: Request,
-) -> Response {
+async fn accept_upstream(State(l): State<Arc<DialInListener>>, mut req: Request) -> Response {
     let query: HashMap<String, String> = query_map(&req);
     let peer = req
         .extensions()

@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod dial;
 pub mod dial_in;
 pub mod guard;
 pub mod http;
@@ -11,7 +12,6 @@ pub mod http_post;
 pub mod listener;
 pub mod observe;
 pub mod reply;
-pub mod reverse;
 pub mod session;
 
 pub use crate::ws::{

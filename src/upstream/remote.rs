@@ -1,6 +1,6 @@
-//! OneBot implementations over WebSocket: `ws` (the gateway dials their
-//! forward WS server) and `ws-reverse` (they dial the gateway's upstream
-//! endpoint).
+//! Links to OneBot implementations over WebSocket, whoever opened the socket
+//! (transport dials `ws` upstreams and accepts `ws-reverse` dial-ins, then
+//! hands the socket to [`run_link`]).
 //!
 //! Each upstream frame is classified once: an answer goes to the dispatcher,
 //! a heartbeat updates the bot's health, any other event goes to the bot's
@@ -12,11 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use http::HeaderValue;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
@@ -25,112 +23,14 @@ use super::{RemoteLink, UpstreamLink};
 
 use crate::core::links::LinkSpec;
 use crate::core::links::{close_code, unix_ms, Attached};
-use crate::core::{Bot, DialStatus, Hub, Link, LinkKind, OnDuplicate, Role};
+use crate::core::{Bot, Hub, Link};
 use crate::protocol::{classify, Frame};
-use crate::redact::Secret;
-use crate::ws::{close_for_read_error, close_frame, close_handshake, upstream_ws_config, Backoff};
+use crate::ws::{close_for_read_error, close_frame, close_handshake};
 
 /// Echo of the gateway's own `get_login_info`, sent to learn an unknown `self_id`.
 const LOGIN_ECHO: &str = "\"obgw:login\"";
 /// Action frames written to an upstream per flush.
 const WRITE_BATCH: usize = 64;
-/// A connection that stayed up this long resets the backoff.
-const HEALTHY_AFTER: Duration = Duration::from_secs(30);
-
-/// Settings of a dialled (`ws`) upstream.
-#[derive(Debug, Clone)]
-pub struct WsUpstream {
-    /// The implementation's forward WS URL.
-    pub url: String,
-    /// Its token.
-    pub access_token: Secret,
-    /// The account, if known in advance.
-    pub self_id: Option<i64>,
-    /// First reconnect delay.
-    pub reconnect: Duration,
-    /// Reconnect delay cap.
-    pub max_reconnect: Duration,
-    /// When the bot already has an active link.
-    pub on_duplicate: OnDuplicate,
-}
-
-/// Dials an implementation and keeps the link up until shutdown.
-pub async fn run_ws(hub: Arc<Hub>, up: WsUpstream) {
-    let mut backoff = Backoff::new(up.reconnect, up.max_reconnect);
-    let mut last_problem: Option<String> = None;
-    let url_for_logs = crate::redact::redact(&up.url);
-    let dial_key = format!("upstream:{url_for_logs}");
-    let dial = DialStatus::new(
-        "upstream",
-        url_for_logs.clone(),
-        url_for_logs.clone(),
-        up.self_id,
-    );
-    let set_dial = |state, last_error, next| {
-        hub.registry
-            .dials
-            .insert(dial_key.clone(), dial.at(state, last_error, next));
-    };
-    loop {
-        set_dial("connecting", last_problem.clone(), None);
-        let attempt = async {
-            let mut req = up.url.as_str().into_client_request()?;
-            if !up.access_token.is_empty() {
-                let v = HeaderValue::from_str(&format!("Bearer {}", up.access_token.expose()))
-                    .map_err(|e| tokio_tungstenite::tungstenite::Error::HttpFormat(e.into()))?;
-                req.headers_mut().insert(http::header::AUTHORIZATION, v);
-            }
-            let config = upstream_ws_config(hub.settings.max_inbound_frame_bytes);
-            tokio_tungstenite::connect_async_with_config(req, Some(config), true).await
-        };
-        let outcome = tokio::select! {
-            _ = hub.draining.cancelled() => return,
-            r = tokio::time::timeout(hub.settings.handshake_timeout, attempt) => r,
-        };
-        let problem = match outcome {
-            Ok(Ok((ws, _))) => {
-                set_dial("connected", None, None);
-                let started = Instant::now();
-                let spec = LinkSpec {
-                    kind: LinkKind::WsDialled,
-                    role: Role::Universal,
-                    peer: url_for_logs.clone(),
-                    self_id: up.self_id,
-                    on_duplicate: up.on_duplicate,
-                    allowed: None,
-                };
-                let reason = run_link(&hub, ws, spec).await;
-                if started.elapsed() >= HEALTHY_AFTER {
-                    backoff.reset();
-                }
-                if hub.draining.is_cancelled() {
-                    return;
-                }
-                tracing::warn!(url = %url_for_logs, %reason, "upstream link lost; reconnecting");
-                last_problem = Some(reason);
-                None
-            }
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some(String::from("handshake timed out")),
-        };
-        let delay = backoff.next_delay();
-        if let Some(p) = problem {
-            if last_problem.as_deref() != Some(p.as_str()) {
-                tracing::warn!(url = %url_for_logs, reason = %crate::redact::redact(&p), retry_in_ms = delay.as_millis() as u64, "cannot reach upstream");
-            }
-            last_problem = Some(p);
-        }
-        set_dial(
-            "backoff",
-            last_problem.clone(),
-            Some(unix_ms() + delay.as_millis() as i64),
-        );
-        tokio::select! {
-            _ = hub.draining.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
-        }
-    }
-}
 
 /// Why an upstream link ended, and whether the gateway sends a Close first.
 struct LinkEnd {
@@ -173,19 +73,11 @@ impl LinkEnd {
 /// only an active link's events are published and only the active action
 /// carrier is sent actions. Every end is a closing handshake when the socket
 /// still allows one.
-/// Runs a WebSocket an implementation opened to the gateway (`ws-reverse`)
-/// as a link of its bot, until it ends.
-pub async fn run_accepted<S>(hub: Arc<Hub>, ws: WebSocketStream<S>, spec: LinkSpec)
+pub async fn run_link<S>(hub: Arc<Hub>, ws: WebSocketStream<S>, spec: LinkSpec) -> String
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    run_link(&hub, ws, spec).await;
-}
-
-async fn run_link<S>(hub: &Arc<Hub>, ws: WebSocketStream<S>, spec: LinkSpec) -> String
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+    let hub = &hub;
     let (mut sink, mut stream) = ws.split();
     let role = spec.role;
     let close_timeout = hub.settings.close_timeout;
@@ -457,7 +349,7 @@ where
                     return r
                         .data_value()
                         .get("user_id")
-                        .and_then(crate::protocol::event::value_i64);
+                        .and_then(crate::protocol::de::as_i64);
                 }
                 Ok(Frame::Event(h)) => {
                     if let Some(id) = h.self_id {

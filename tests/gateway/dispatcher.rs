@@ -279,6 +279,73 @@ async fn quick_operation_turns_into_real_actions() {
 }
 
 #[tokio::test]
+async fn quick_operation_on_a_sandbox_event_replies_recalls_and_bans() {
+    let gw = start(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\napp = { message_sent = true }\n",
+    )
+    .await;
+    // Events on one connection, answers on another: waiting for an answer skips frames.
+    let mut app = app(&gw, "/event", "").await;
+    let mut api = AppClient::connect(&ws_url(&gw, "/api"), None)
+        .await
+        .unwrap();
+    let (status, _) = http_request(
+        gw.listen_addrs[0],
+        "POST",
+        "/sandbox/10000/say",
+        None,
+        Some((
+            "application/json",
+            r#"{"group_id": 100, "user_id": 20002, "message": "bad word"}"#,
+        )),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let said = app
+        .next_matching(|v| v["post_type"] == "message")
+        .await
+        .unwrap();
+    let answer = api
+        .call(
+            ".handle_quick_operation",
+            json!({"context": said, "operation": {"reply": "no", "ban": true, "ban_duration": 60, "delete": true}}),
+        )
+        .await;
+    assert_eq!(answer["retcode"], 0, "{answer}");
+    let sent = app
+        .next_matching(|v| v["post_type"] == "message_sent")
+        .await
+        .unwrap();
+    assert_eq!(
+        sent["message"][0],
+        json!({"type": "at", "data": {"qq": "20002"}})
+    );
+    assert_eq!(sent["raw_message"], "[CQ:at,qq=20002] no");
+    let recall = app
+        .next_matching(|v| v["notice_type"] == "group_recall")
+        .await
+        .unwrap();
+    assert_eq!(recall["message_id"], said["message_id"]);
+    let ban = app
+        .next_matching(|v| v["notice_type"] == "group_ban")
+        .await
+        .unwrap();
+    assert_eq!(
+        (ban["user_id"].as_i64(), ban["duration"].as_i64()),
+        (Some(20002), Some(60))
+    );
+    let refused = api
+        .call(".handle_quick_operation", json!({"operation": {}}))
+        .await;
+    assert_eq!(refused["retcode"], 1400, "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("`context`"),
+        "{refused}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn upstream_events_fan_out_to_every_app_and_heartbeats_are_not_forwarded() {
     let fake = FakeImplementation::start(42).await;
     let gw = gateway_over(&fake.url(), "").await;

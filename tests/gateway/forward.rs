@@ -262,13 +262,11 @@ async fn queued_rate_limited_actions_still_run_when_the_gateway_stops() {
     }
     // Stopped at once: three of them are still waiting their turn.
     gw.shutdown().await;
-    let history = sandbox
-        .call(
-            10000,
-            "get_group_msg_history",
-            &json!({"group_id": 100, "count": 20}),
-        )
-        .await;
+    let history = sandbox.call(
+        10000,
+        "get_group_msg_history",
+        &json!({"group_id": 100, "count": 20}),
+    );
     let sent: Vec<String> = history.data_value()["messages"]
         .as_array()
         .unwrap()

@@ -25,10 +25,15 @@ pub trait Param: Sized {
     fn absent() -> Option<Self> {
         None
     }
+
+    /// True when a blank string counts as "not given" (numbers and flags:
+    /// NapCat sends `"message_seq": ""`, as CQ codes write `id=`).
+    const BLANK_IS_ABSENT: bool = false;
 }
 
 impl Param for i64 {
     const EXPECTED: &'static str = "an integer or a numeric string";
+    const BLANK_IS_ABSENT: bool = true;
     fn from_json(v: &Value, field: &str) -> Result<Self, ParamError> {
         as_i64(v).ok_or_else(|| ParamError::wrong(field, Self::EXPECTED, v))
     }
@@ -36,6 +41,7 @@ impl Param for i64 {
 
 impl Param for bool {
     const EXPECTED: &'static str = "a boolean (true/false, \"true\"/\"false\", 1/0)";
+    const BLANK_IS_ABSENT: bool = true;
     fn from_json(v: &Value, field: &str) -> Result<Self, ParamError> {
         as_bool(v).ok_or_else(|| ParamError::wrong(field, Self::EXPECTED, v))
     }
@@ -73,6 +79,7 @@ impl Param for Vec<String> {
 
 impl<T: Param> Param for Option<T> {
     const EXPECTED: &'static str = T::EXPECTED;
+    const BLANK_IS_ABSENT: bool = T::BLANK_IS_ABSENT;
     fn from_json(v: &Value, field: &str) -> Result<Self, ParamError> {
         T::from_json(v, field).map(Some)
     }
@@ -201,6 +208,28 @@ string_enum! {
 }
 
 string_enum! {
+    /// `out_format` of `get_record`: the formats the standard lists.
+    RecordFormat {
+        /// MP3.
+        Mp3 = "mp3",
+        /// AMR.
+        Amr = "amr",
+        /// WMA.
+        Wma = "wma",
+        /// M4A (AAC).
+        M4a = "m4a",
+        /// Speex.
+        Spx = "spx",
+        /// Ogg.
+        Ogg = "ogg",
+        /// WAV.
+        Wav = "wav",
+        /// FLAC.
+        Flac = "flac",
+    }
+}
+
+string_enum! {
     /// `sub_type` of `set_group_add_request`.
     GroupRequestKind {
         /// Someone asks to join the group.
@@ -247,6 +276,11 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// Reads the fields of an object already in hand (e.g. a quick operation's `context`).
+    pub fn of(map: &'a Map<String, Value>) -> Self {
+        Self { map: Some(map) }
+    }
+
     /// The first of `names` that is present and not `null`, with its value.
     pub fn lookup(&self, names: &[&'static str]) -> Option<(&'static str, &'a Value)> {
         let map = self.map?;
@@ -260,10 +294,15 @@ impl<'a> Params<'a> {
     /// # Errors
     /// When the value is malformed, or absent and `T` has no absent value.
     pub fn get<T: Param>(&self, names: &[&'static str]) -> Result<T, ParamError> {
-        match self.lookup(names) {
+        match self.given::<T>(names) {
             Some((name, v)) => T::from_json(v, name),
             None => T::absent().ok_or_else(|| ParamError::missing(names[0], T::EXPECTED)),
         }
+    }
+
+    fn given<T: Param>(&self, names: &[&'static str]) -> Option<(&'static str, &'a Value)> {
+        self.lookup(names)
+            .filter(|(_, v)| !(T::BLANK_IS_ABSENT && crate::protocol::de::is_blank(v)))
     }
 
     /// Reads a field, using `default` when it is absent or `null`.
@@ -271,7 +310,7 @@ impl<'a> Params<'a> {
     /// # Errors
     /// When the value is present and malformed.
     pub fn get_or<T: Param>(&self, names: &[&'static str], default: T) -> Result<T, ParamError> {
-        match self.lookup(names) {
+        match self.given::<T>(names) {
             Some((name, v)) => T::from_json(v, name),
             None => Ok(default),
         }

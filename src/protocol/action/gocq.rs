@@ -1,7 +1,7 @@
 //! Params of the go-cqhttp extension API (`shared/spec/go-cqhttp-extension-api.md`).
 
 use super::fields::{ForwardNodes, Headers};
-use super::params;
+use super::{params, ParamError};
 
 params! {
     /// `set_group_portrait`: set a group's avatar.
@@ -18,16 +18,16 @@ params! {
     SendGroupForwardMsg {
         /// The group.
         group_id: i64,
-        /// The `node` segments.
-        messages: ForwardNodes,
+        /// The `node` segments (`message` accepted too, as NapCat does).
+        messages ["messages", "message"]: ForwardNodes,
     }
 
     /// `send_private_forward_msg`: send forward nodes to a friend (go-cqhttp, NapCat).
     SendPrivateForwardMsg {
         /// The friend.
         user_id: i64,
-        /// The `node` segments.
-        messages: ForwardNodes,
+        /// The `node` segments (`message` accepted too, as NapCat does).
+        messages ["messages", "message"]: ForwardNodes,
     }
 
     /// `.get_word_slices`: Chinese word segmentation.
@@ -61,8 +61,8 @@ params! {
     GetGroupFilesByFolder {
         /// The group.
         group_id: i64,
-        /// The folder, from a `Folder` object.
-        folder_id: String,
+        /// The folder, from a `Folder` object (NapCat also reads `folder`).
+        folder_id ["folder_id", "folder"]: String,
     }
 
     /// `get_group_file_url`: a download link for a group file.
@@ -83,8 +83,18 @@ params! {
         file: String,
         /// The name to store it under.
         name: String,
-        /// Parent folder id; the root when absent.
-        folder: Option<String>,
+        /// Parent folder id; the root when absent (NapCat also reads `folder_id`).
+        folder ["folder", "folder_id"]: Option<String>,
+    }
+
+    /// `create_group_file_folder`: create a folder in a group's root (NapCat also reads `folder_name`).
+    CreateGroupFileFolder {
+        /// The group.
+        group_id: i64,
+        /// The folder's name.
+        name ["name", "folder_name"]: String,
+        /// The parent folder; go-cqhttp allows only the root `/`.
+        parent_id: String = "/".to_owned(),
     }
 
     /// `get_group_at_all_remain`: how many @all are left today.
@@ -93,15 +103,19 @@ params! {
         group_id: i64,
     }
 
-    /// `download_file`: download a URL into the implementation's cache.
+    /// `download_file`: download a URL (or, for NapCat, base64 data) into the implementation's cache.
     DownloadFile {
-        /// The link.
-        url: String,
-        /// Download threads.
+        /// The link (go-cqhttp needs it).
+        url: Option<String>,
+        /// The file's data instead of a link (NapCat).
+        base64: Option<String>,
+        /// The cached file's name (NapCat); a hash of the source when absent.
+        name: Option<String>,
+        /// Download threads (go-cqhttp).
         thread_count: Option<i64>,
         /// Custom request headers.
         headers: Option<Headers>,
-    }
+    } => url_or_base64
 
     /// `get_group_msg_history`: a group's recent messages.
     GetGroupMsgHistory {
@@ -111,6 +125,8 @@ params! {
         message_seq: Option<i64>,
         /// How many messages (NapCat).
         count: i64 = 20,
+        /// Reverse the order (NapCat; `reverseOrder` in older versions).
+        reverse_order ["reverse_order", "reverseOrder"]: bool = false,
     }
 
     /// `get_online_clients`: the account's other online devices.
@@ -139,6 +155,20 @@ params! {
         content: String,
         /// An image to attach (later go-cqhttp, NapCat).
         image: Option<String>,
+    }
+
+    /// `_get_group_notice`: a group's announcements (later go-cqhttp, NapCat).
+    GetGroupNotice {
+        /// The group.
+        group_id: i64,
+    }
+
+    /// `_del_group_notice`: delete a group announcement (later go-cqhttp, NapCat).
+    DelGroupNotice {
+        /// The group.
+        group_id: i64,
+        /// The announcement, from `_get_group_notice` (`notice_id`).
+        notice_id: String,
     }
 
     /// `delete_friend`: remove a friend (`id` in go-cqhttp, `user_id` in NapCat).
@@ -173,4 +203,60 @@ params! {
         /// The group.
         group_id: i64,
     }
+
+    /// `mark_msg_as_read`: mark a chat read (go-cqhttp: by `message_id`;
+    /// NapCat also takes the chat as `user_id` or `group_id`).
+    MarkMsgAsRead {
+        /// A message of the chat.
+        message_id: Option<i64>,
+        /// A private chat (NapCat).
+        user_id: Option<i64>,
+        /// A group chat (NapCat).
+        group_id: Option<i64>,
+    } => some_chat
+
+    /// `set_qq_profile`: set the bot's profile (go-cqhttp; NapCat also reads `sex`).
+    SetQqProfile {
+        /// Nickname (NapCat requires it).
+        nickname: Option<String>,
+        /// Company.
+        company: Option<String>,
+        /// Email.
+        email: Option<String>,
+        /// College.
+        college: Option<String>,
+        /// Signature.
+        personal_note: Option<String>,
+        /// Gender, as NapCat's number or string.
+        sex: Option<String>,
+    }
+}
+
+/// `delete_group_file`: go-cqhttp's name for NapCat's `del_group_file`.
+pub type DeleteGroupFile = super::DelGroupFile;
+
+/// `delete_group_folder`: go-cqhttp's name for NapCat's `del_group_file_folder`.
+pub type DeleteGroupFolder = super::DelGroupFileFolder;
+
+/// `.ocr_image`: the older spelling of `ocr_image` (go-cqhttp and NapCat serve both).
+pub type DotOcrImage = OcrImage;
+
+fn some_chat(p: &MarkMsgAsRead) -> Result<(), ParamError> {
+    if p.message_id.is_none() && p.user_id.is_none() && p.group_id.is_none() {
+        return Err(ParamError::missing(
+            "message_id",
+            "an integer or a numeric string (or NapCat's `user_id` / `group_id`)",
+        ));
+    }
+    Ok(())
+}
+
+fn url_or_base64(p: &DownloadFile) -> Result<(), ParamError> {
+    if p.url.is_none() && p.base64.is_none() {
+        return Err(ParamError::missing(
+            "url",
+            "a string (or NapCat's `base64`)",
+        ));
+    }
+    Ok(())
 }

@@ -16,10 +16,12 @@ use serde_json::Value;
 mod fields;
 mod gocq;
 mod napcat;
+pub mod quick;
 mod standard;
 
 pub use fields::{
     ForwardNodes, GroupRequestKind, Headers, HonorType, MessageParam, MessageType, Param, Params,
+    RecordFormat,
 };
 pub use gocq::*;
 pub use napcat::*;
@@ -151,7 +153,7 @@ macro_rules! params {
     (@get $p:ident, $names:expr, $ty:ty) => { $p.get::<$ty>($names)? };
     (@get $p:ident, $names:expr, $ty:ty, $default:expr) => { $p.get_or::<$ty>($names, $default)? };
 }
-use params;
+pub(crate) use params;
 
 /// Declares the [`Action`] enum: one variant per known action, named like its
 /// params struct, with its wire name.
@@ -173,11 +175,16 @@ macro_rules! actions {
                 match self { $(Self::$variant(_) => $wire,)+ }
             }
 
-            /// The params as JSON, with documented wire names and defaults filled in.
+            /// The params as JSON, with documented wire names and defaults
+            /// filled in, absent optional fields left out.
             pub fn params_json(&self) -> Value {
                 let out = match self { $(Self::$variant(p) => serde_json::to_value(p),)+ };
                 // Plain structs of strings, numbers and JSON values always serialize.
-                out.unwrap_or(Value::Null)
+                let mut out = out.unwrap_or(Value::Null);
+                if let Value::Object(map) = &mut out {
+                    map.retain(|_, v| !v.is_null());
+                }
+                out
             }
 
             fn read(name: &str, params: &Params<'_>) -> Option<Result<Self, ParamError>> {
@@ -237,12 +244,16 @@ actions! {
     SendPrivateForwardMsg = "send_private_forward_msg",
     GetWordSlices = ".get_word_slices",
     OcrImage = "ocr_image",
+    DotOcrImage = ".ocr_image",
     GetGroupSystemMsg = "get_group_system_msg",
     GetGroupFileSystemInfo = "get_group_file_system_info",
     GetGroupRootFiles = "get_group_root_files",
     GetGroupFilesByFolder = "get_group_files_by_folder",
     GetGroupFileUrl = "get_group_file_url",
     UploadGroupFile = "upload_group_file",
+    CreateGroupFileFolder = "create_group_file_folder",
+    DeleteGroupFolder = "delete_group_folder",
+    DeleteGroupFile = "delete_group_file",
     GetGroupAtAllRemain = "get_group_at_all_remain",
     DownloadFile = "download_file",
     GetGroupMsgHistory = "get_group_msg_history",
@@ -250,16 +261,21 @@ actions! {
     CheckUrlSafely = "check_url_safely",
     GetVipInfo = "_get_vip_info",
     SendGroupNotice = "_send_group_notice",
+    GetGroupNotice = "_get_group_notice",
+    DelGroupNotice = "_del_group_notice",
     DeleteFriend = "delete_friend",
     QidianGetAccountInfo = "qidian_get_account_info",
     ReloadEventFilter = "reload_event_filter",
     SetEssenceMsg = "set_essence_msg",
     DeleteEssenceMsg = "delete_essence_msg",
     GetEssenceMsgList = "get_essence_msg_list",
+    SetQqProfile = "set_qq_profile",
+    MarkMsgAsRead = "mark_msg_as_read",
     // NapCat extensions.
     GetRobotUinRange = "get_robot_uin_range",
     GetFriendsWithCategory = "get_friends_with_category",
     FetchEmojiLike = "fetch_emoji_like",
+    SetMsgEmojiLike = "set_msg_emoji_like",
     GetRecentContact = "get_recent_contact",
     FetchCustomFace = "fetch_custom_face",
     CreateCollection = "create_collection",
@@ -273,6 +289,7 @@ actions! {
     ArkShareGroupEx = "ArkShareGroupEx",
     MarkGroupMsgAsRead = "mark_group_msg_as_read",
     MarkPrivateMsgAsRead = "mark_private_msg_as_read",
+    MarkAllAsRead = "_mark_all_as_read",
     TranslateEn2zh = "translate_en2zh",
     GetGroupFileCount = "get_group_file_count",
     GetGroupFileList = "get_group_file_list",
@@ -280,6 +297,10 @@ actions! {
     DelGroupFile = "del_group_file",
     DelGroupFileFolder = "del_group_file_folder",
     GroupPoke = "group_poke",
+    FriendPoke = "friend_poke",
+    SendPoke = "send_poke",
+    SendForwardMsg = "send_forward_msg",
+    GetFriendMsgHistory = "get_friend_msg_history",
 }
 
 /// True when `action` (suffix stripped) is one of [`KNOWN_ACTIONS`].

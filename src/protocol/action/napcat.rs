@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::{params, FromParams, ParamError, Params};
+use super::{params, ForwardNodes, FromParams, MessageType, ParamError, Params};
 
 params! {
     /// `get_robot_uin_range`: the number ranges QQ reserves for bots.
@@ -18,6 +18,16 @@ params! {
         no_cache: bool = false,
     }
 
+    /// `set_msg_emoji_like`: react to a message with an emoji, or take the reaction back.
+    SetMsgEmojiLike {
+        /// The message.
+        message_id: i64,
+        /// The emoji's id.
+        emoji_id: String,
+        /// Add (true) or remove the reaction.
+        set: bool = true,
+    } => emoji_given
+
     /// `fetch_emoji_like`: who reacted to a message with an emoji.
     FetchEmojiLike {
         /// The message.
@@ -26,6 +36,8 @@ params! {
         emoji_type ["emojiType"]: String,
         /// The emoji's id.
         emoji_id ["emojiId"]: String,
+        /// How many users.
+        count: i64 = 20,
     }
 
     /// `get_recent_contact`: recent conversations.
@@ -51,9 +63,9 @@ params! {
     /// `get_collection_list`: the account's collection.
     GetCollectionList {
         /// The category.
-        category: i64,
+        category: i64 = 0,
         /// How many.
-        count: i64,
+        count: i64 = 1,
     }
 
     /// `get_profile_like`: who liked the bot's profile.
@@ -77,10 +89,10 @@ params! {
     SetOnlineStatus {
         /// Status code.
         status: i64,
-        /// Extended status code.
-        ext_status ["extStatus"]: i64,
-        /// Battery level shown.
-        battery_status ["batteryStatus"]: i64,
+        /// Extended status code (`ext_status` in current NapCat).
+        ext_status ["extStatus", "ext_status"]: i64,
+        /// Battery level shown (`battery_status` in current NapCat).
+        battery_status ["batteryStatus", "battery_status"]: i64,
     }
 
     /// `set_self_profile`: set the bot's nickname, signature and gender.
@@ -104,6 +116,9 @@ params! {
         /// The group.
         group_id: i64,
     }
+
+    /// `_mark_all_as_read`: mark every chat read.
+    MarkAllAsRead {}
 
     /// `translate_en2zh`: translate English words to Chinese.
     TranslateEn2zh {
@@ -137,15 +152,17 @@ params! {
         folder_name: String,
     }
 
-    /// `del_group_file`: delete a group file.
+    /// `del_group_file`: delete a group file (also go-cqhttp's `delete_group_file`).
     DelGroupFile {
         /// The group.
         group_id: i64,
         /// The file.
         file_id: String,
+        /// The file's bus id (go-cqhttp's `delete_group_file` takes it; NapCat ignores it).
+        busid: Option<i64>,
     }
 
-    /// `del_group_file_folder`: delete a group folder.
+    /// `del_group_file_folder`: delete a group folder (also go-cqhttp's `delete_group_folder`).
     DelGroupFileFolder {
         /// The group.
         group_id: i64,
@@ -153,12 +170,84 @@ params! {
         folder_id: String,
     }
 
+    /// `get_friend_msg_history`: a private chat's recent messages.
+    GetFriendMsgHistory {
+        /// The friend (or temporary-chat peer).
+        user_id: i64,
+        /// Start from this message; the latest when absent.
+        message_seq: Option<i64>,
+        /// How many messages.
+        count: i64 = 20,
+        /// Reverse the order (`reverseOrder` in older versions).
+        reverse_order ["reverse_order", "reverseOrder"]: bool = false,
+    }
+
     /// `group_poke`: poke a member (deprecated by NapCat, still served).
     GroupPoke {
         /// The group.
         group_id: i64,
-        /// The member.
+        /// The member, poked unless `target_id` names someone else.
         user_id: i64,
+        /// Who is poked, when not `user_id` (NapCat).
+        target_id: Option<i64>,
+    }
+
+    /// `friend_poke`: poke someone in a private chat.
+    FriendPoke {
+        /// The chat's peer, poked unless `target_id` names someone else.
+        user_id: i64,
+        /// Who is poked, when not `user_id`.
+        target_id: Option<i64>,
+    }
+
+    /// `send_poke`: poke someone in a group (with `group_id`) or in a private chat.
+    SendPoke {
+        /// The group; the private chat with `user_id` when absent.
+        group_id: Option<i64>,
+        /// The member or private peer, poked unless `target_id` names someone else.
+        user_id: i64,
+        /// Who is poked, when not `user_id`.
+        target_id: Option<i64>,
+    }
+}
+
+fn emoji_given(p: &SetMsgEmojiLike) -> Result<(), ParamError> {
+    if p.emoji_id.trim().is_empty() {
+        return Err(ParamError::new(
+            "emoji_id",
+            "an emoji id, got an empty string",
+        ));
+    }
+    Ok(())
+}
+
+/// `send_forward_msg`: send forward nodes to a private chat or a group.
+///
+/// The target is read as `send_msg` reads it. The nodes are `messages`, or
+/// `message`, which NapCat also reads.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SendForwardMsg {
+    /// `private` or `group`, explicit or inferred.
+    pub message_type: MessageType,
+    /// The recipient (required for `private`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<i64>,
+    /// The group (required for `group`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<i64>,
+    /// The `node` segments.
+    pub messages: ForwardNodes,
+}
+
+impl FromParams for SendForwardMsg {
+    fn from_params(p: &Params<'_>) -> Result<Self, ParamError> {
+        let (message_type, user_id, group_id) = super::standard::message_target(p)?;
+        Ok(Self {
+            message_type,
+            user_id,
+            group_id,
+            messages: p.get(&["messages", "message"])?,
+        })
     }
 }
 

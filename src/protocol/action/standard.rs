@@ -8,7 +8,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::fields::{GroupRequestKind, HonorType, MessageParam, MessageType, Param, Params};
+use super::fields::{
+    GroupRequestKind, HonorType, MessageParam, MessageType, Param, Params, RecordFormat,
+};
 use super::{params, FromParams, ParamError};
 
 params! {
@@ -240,8 +242,8 @@ params! {
     GetRecord {
         /// The `file` of the received `record` segment.
         file: String,
-        /// Target format: `mp3`, `amr`, `wma`, `m4a`, `spx`, `ogg`, `wav`, `flac`.
-        out_format: String,
+        /// Target format.
+        out_format: RecordFormat,
     }
 
     /// `get_image`: a received image file.
@@ -414,34 +416,44 @@ impl SendMsg {
     }
 }
 
+/// The target of `send_msg` and `send_forward_msg`: `message_type` as given,
+/// or inferred (`group` when `group_id` is present, else `private` when
+/// `user_id` is), and both ids as given. The id the type needs must be present.
+pub(super) fn message_target(
+    p: &Params<'_>,
+) -> Result<(MessageType, Option<i64>, Option<i64>), ParamError> {
+    let explicit: Option<MessageType> = p.get(&["message_type"])?;
+    let user_id: Option<i64> = p.get(&["user_id"])?;
+    let group_id: Option<i64> = p.get(&["group_id"])?;
+    let message_type = match (explicit, group_id, user_id) {
+        (Some(MessageType::Group), None, _) => {
+            return Err(ParamError::missing(
+                "group_id",
+                "an integer or a numeric string (message_type is `group`)",
+            ))
+        }
+        (Some(MessageType::Private), _, None) => {
+            return Err(ParamError::missing(
+                "user_id",
+                "an integer or a numeric string (message_type is `private`)",
+            ))
+        }
+        (Some(t), _, _) => t,
+        (None, Some(_), _) => MessageType::Group,
+        (None, None, Some(_)) => MessageType::Private,
+        (None, None, None) => {
+            return Err(ParamError::missing(
+                "message_type",
+                "`private` or `group`, or a `user_id` / `group_id` to infer it from",
+            ))
+        }
+    };
+    Ok((message_type, user_id, group_id))
+}
+
 impl FromParams for SendMsg {
     fn from_params(p: &Params<'_>) -> Result<Self, ParamError> {
-        let explicit: Option<MessageType> = p.get(&["message_type"])?;
-        let user_id: Option<i64> = p.get(&["user_id"])?;
-        let group_id: Option<i64> = p.get(&["group_id"])?;
-        let message_type = match (explicit, group_id, user_id) {
-            (Some(MessageType::Group), None, _) => {
-                return Err(ParamError::missing(
-                    "group_id",
-                    "an integer or a numeric string (message_type is `group`)",
-                ))
-            }
-            (Some(MessageType::Private), _, None) => {
-                return Err(ParamError::missing(
-                    "user_id",
-                    "an integer or a numeric string (message_type is `private`)",
-                ))
-            }
-            (Some(t), _, _) => t,
-            (None, Some(_), _) => MessageType::Group,
-            (None, None, Some(_)) => MessageType::Private,
-            (None, None, None) => {
-                return Err(ParamError::missing(
-                    "message_type",
-                    "`private` or `group`, or a `user_id` / `group_id` to infer it from",
-                ))
-            }
-        };
+        let (message_type, user_id, group_id) = message_target(p)?;
         Ok(Self {
             message_type,
             user_id,

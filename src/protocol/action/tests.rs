@@ -67,6 +67,8 @@ fn booleans_in_every_spelling_and_defaults() {
         (json!("false"), false),
         (json!(0), false),
         (json!("0"), false),
+        (json!("yes"), true),
+        (json!("No"), false),
     ] {
         let Action::SetGroupWholeBan(p) = ok(
             "set_group_whole_ban",
@@ -80,11 +82,27 @@ fn booleans_in_every_spelling_and_defaults() {
         panic!()
     };
     assert!(p.enable, "the standard's default is true");
+    let Action::SetGroupWholeBan(p) =
+        ok("set_group_whole_ban", json!({"group_id": 1, "enable": " "}))
+    else {
+        panic!()
+    };
+    assert!(p.enable, "a blank flag is not given: the default holds");
     let e = err(
         "set_group_whole_ban",
-        json!({"group_id": 1, "enable": "yes"}),
+        json!({"group_id": 1, "enable": "maybe"}),
     );
     assert_eq!(e.field, "enable");
+    // A blank id is not given either: required ones are missing, optional ones absent.
+    let e = err("get_group_info", json!({"group_id": ""}));
+    assert!(e.expected.contains("missing"), "{e}");
+    let Action::GetGroupMsgHistory(p) = ok(
+        "get_group_msg_history",
+        json!({"group_id": 1, "message_seq": ""}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(p.message_seq, None);
 }
 
 #[test]
@@ -288,7 +306,7 @@ fn params_json_uses_wire_names_and_defaults() {
     assert_eq!(a.name(), "fetch_emoji_like");
     assert_eq!(
         a.params_json(),
-        json!({"message_id": 1972285709, "emojiType": "1", "emojiId": "76"})
+        json!({"message_id": 1972285709, "emojiType": "1", "emojiId": "76", "count": 20})
     );
     let a = ok("get_group_honor_info", json!({"group_id": "3"}));
     assert_eq!(a.params_json(), json!({"group_id": 3, "type": "all"}));

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::cq;
+use crate::protocol::de::{as_bool, as_i64, is_blank};
 
 /// One message segment as sent on the wire: `{"type": .., "data": {..}}`.
 ///
@@ -221,24 +222,10 @@ fn req_string(data: &Map<String, Value>, key: &str) -> Result<String, SegmentErr
 fn opt_i64(data: &Map<String, Value>, key: &str) -> Result<Option<i64>, SegmentError> {
     match given(data, key) {
         None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .or_else(|| n.as_u64().and_then(|u| i64::try_from(u).ok()))
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
-                    .map(|f| f as i64)
-            })
+        Some(v) if is_blank(v) => Ok(None),
+        Some(v) => as_i64(v)
             .map(Some)
             .ok_or_else(|| SegmentError::data(key, INTEGER)),
-        // An empty string is how some clients say "not given".
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| SegmentError::data(key, INTEGER)),
-        Some(_) => Err(SegmentError::data(key, INTEGER)),
     }
 }
 
@@ -267,22 +254,12 @@ fn req_f64(data: &Map<String, Value>, key: &str) -> Result<f64, SegmentError> {
 }
 
 fn opt_bool(data: &Map<String, Value>, key: &str) -> Result<Option<bool>, SegmentError> {
-    let err = || SegmentError::data(key, FLAG);
     match given(data, key) {
         None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(0) => Ok(Some(false)),
-            Some(1) => Ok(Some(true)),
-            _ => Err(err()),
-        },
-        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" => Ok(Some(true)),
-            "0" | "false" | "no" => Ok(Some(false)),
-            "" => Ok(None),
-            _ => Err(err()),
-        },
-        Some(_) => Err(err()),
+        Some(v) if is_blank(v) => Ok(None),
+        Some(v) => as_bool(v)
+            .map(Some)
+            .ok_or_else(|| SegmentError::data(key, FLAG)),
     }
 }
 

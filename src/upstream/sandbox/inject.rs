@@ -3,7 +3,8 @@
 //! bot receives the same events it would from a real account.
 //!
 //! Answers are `{"status":"ok","data":{...}}`, or a 4xx with
-//! `{"status":"failed","message":"..."}`.
+//! `{"status":"failed","message":"..."}`. Each route's body is one of the
+//! structs below, read like action params.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,9 +18,10 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::actions::{account, file, group, message};
-use super::params::{Fail, Out, P};
+use super::params::{Fail, Out};
 use super::store::{Ctx, Role};
 use super::Sandbox;
+use crate::protocol::action::{FromParams, Params};
 use message::Target;
 
 /// The routes, relative to where the gateway mounts them (`/sandbox`).
@@ -60,14 +62,52 @@ async fn unknown_route(uri: axum::http::Uri) -> Response {
     answer(Err(Fail::unknown("sandbox route", uri.path())))
 }
 
-type Op = fn(&mut Ctx<'_>, &P<'_>) -> Out;
+/// The route bodies, read like action params (fields: docs/SANDBOX.md). Private,
+/// so the macro's `pub` fields need no docs.
+mod body {
+    use crate::protocol::action::{params, MessageParam};
 
-fn op(f: Op) -> MethodRouter<Arc<Sandbox>> {
+    params! {
+        Say { user_id: i64, message: MessageParam, anonymous: bool = false, group_id: Option<i64> }
+        Poke { user_id: i64, target_id: Option<i64>, group_id: Option<i64> }
+        Recall { message_id: i64, operator_id: Option<i64> }
+        Essence { message_id: i64, sub_type: String = "add".to_owned(), operator_id: Option<i64> }
+        Card { group_id: i64, user_id: i64, card: String }
+        OfflineFile { user_id: i64, name: String, size: i64, url: Option<String> }
+        GroupUpload {
+            group_id: i64, user_id: i64, name: String, size: i64,
+            folder_id: String = "/".to_owned(),
+        }
+        Join {
+            group_id: i64, user_id: i64, sub_type: String = "approve".to_owned(),
+            operator_id: Option<i64>,
+        }
+        Leave { group_id: i64, user_id: i64, operator_id: Option<i64> }
+        Ban { group_id: i64, user_id: i64, duration: i64 = 30 * 60, operator_id: Option<i64> }
+        Admin { group_id: i64, user_id: i64, enable: bool = true }
+        FriendRequest { user_id: i64, comment: String = String::new() }
+        GroupRequest {
+            group_id: i64, user_id: i64, comment: String = String::new(),
+            sub_type: String = "add".to_owned(),
+        }
+        Like { user_id: i64, times: i64 = 1 }
+        EmojiLike { message_id: i64, user_id: i64, emoji_id: String, set: bool = true }
+        /// The query of `GET messages`.
+        MessagesQuery { limit: i64 = 50, group_id: Option<i64>, user_id: Option<i64> }
+    }
+}
+use body::*;
+
+/// A POST route whose JSON body is read as `T` (inside the run, so an
+/// unknown bot is named before a bad body).
+fn op<T: FromParams + 'static>(f: fn(&mut Ctx<'_>, &T) -> Out) -> MethodRouter<Arc<Sandbox>> {
     post(
         move |State(sb): State<Arc<Sandbox>>, Path(id): Path<String>, body: Bytes| async move {
             let result = parse_bot(&id).and_then(|self_id| {
                 let body = parse_body(&body)?;
-                sb.run(self_id, |ctx| f(ctx, &P(&body)))
+                sb.run(self_id, |ctx| {
+                    f(ctx, &T::from_params(&Params::new(&body)?)?)
+                })
             });
             answer(result)
         },
@@ -102,6 +142,13 @@ fn parse_body(body: &[u8]) -> Out<Value> {
     }
 }
 
+fn nonempty(field: &str, s: &str) -> Out<()> {
+    if s.trim().is_empty() {
+        return Err(Fail::bad(field, "must not be empty"));
+    }
+    Ok(())
+}
+
 fn not_bot(ctx: &Ctx<'_>, user_id: i64) -> Out<()> {
     if user_id == ctx.self_id {
         return Err(Fail::bad(
@@ -131,12 +178,11 @@ fn ensure_member(ctx: &Ctx<'_>, g: i64, user_id: i64) -> Out<()> {
     Ok(())
 }
 
-fn say(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let user = p.i64("user_id")?;
+fn say(ctx: &mut Ctx<'_>, p: &Say) -> Out {
+    let (user, anonymous) = (p.user_id, p.anonymous);
     not_bot(ctx, user)?;
-    let segs = message::parse_message(p, "message", false)?;
-    let anonymous = p.bool_or("anonymous", false)?;
-    let target = match p.opt_i64("group_id")? {
+    let segs = message::message_value(&p.message.0, "message", false)?;
+    let target = match p.group_id {
         Some(g) => {
             let grp = ctx.group(g)?;
             ensure_member(ctx, g, user)?;
@@ -175,11 +221,11 @@ fn say(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     Ok(json!({"message_id": row.message_id}))
 }
 
-fn poke(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let user = p.i64("user_id")?;
+fn poke(ctx: &mut Ctx<'_>, p: &Poke) -> Out {
+    let user = p.user_id;
     not_bot(ctx, user)?;
-    let target_id = p.i64_or("target_id", ctx.self_id)?;
-    match p.opt_i64("group_id")? {
+    let target_id = p.target_id.unwrap_or(ctx.self_id);
+    match p.group_id {
         Some(g) => {
             ensure_member(ctx, g, user)?;
             message::poke_notice(ctx, Target::Group(g), user, target_id)?;
@@ -192,9 +238,9 @@ fn poke(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     Ok(json!({}))
 }
 
-fn recall(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let m = ctx.live_message(p.i64("message_id")?)?;
-    let operator = p.i64_or("operator_id", m.user_id)?;
+fn recall(ctx: &mut Ctx<'_>, p: &Recall) -> Out {
+    let m = ctx.live_message(p.message_id)?;
+    let operator = p.operator_id.unwrap_or(m.user_id);
     message::recall(ctx, &m, operator)?;
     Ok(json!({"message_id": m.message_id}))
 }
@@ -207,9 +253,9 @@ fn owner_or_bot(ctx: &Ctx<'_>, g: i64) -> Out<i64> {
         .map_or(ctx.self_id, |m| m.user_id))
 }
 
-fn essence(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let m = ctx.live_message(p.i64("message_id")?)?;
-    let add = match p.str_or("sub_type", "add")?.as_str() {
+fn essence(ctx: &mut Ctx<'_>, p: &Essence) -> Out {
+    let m = ctx.live_message(p.message_id)?;
+    let add = match p.sub_type.as_str() {
         "add" => true,
         "delete" => false,
         other => {
@@ -222,7 +268,7 @@ fn essence(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     let g = m
         .group_id
         .ok_or_else(|| Fail::invalid(format!("message {} is not a group message", m.message_id)))?;
-    let operator = match p.opt_i64("operator_id")? {
+    let operator = match p.operator_id {
         Some(o) => o,
         None => owner_or_bot(ctx, g)?,
     };
@@ -230,24 +276,20 @@ fn essence(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     Ok(json!({"message_id": m.message_id}))
 }
 
-fn card(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
-    let card = p.str("card")?;
-    ctx.group(g)?;
-    group::change_card(ctx, g, u, &card)?;
+fn card(ctx: &mut Ctx<'_>, p: &Card) -> Out {
+    ctx.group(p.group_id)?;
+    group::change_card(ctx, p.group_id, p.user_id, &p.card)?;
     Ok(json!({}))
 }
 
-fn offline_file(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let u = p.i64("user_id")?;
+fn offline_file(ctx: &mut Ctx<'_>, p: &OfflineFile) -> Out {
+    let (u, name, size) = (p.user_id, &p.name, p.size);
     not_bot(ctx, u)?;
-    let name = p.nonempty("name")?;
-    let size = p.i64("size")?;
+    nonempty("name", name)?;
     if size < 0 {
         return Err(Fail::bad("size", "expected 0 or more bytes"));
     }
-    let url = p.opt_str("url")?.unwrap_or_else(|| {
+    let url = p.url.clone().unwrap_or_else(|| {
         format!(
             "http://sandbox.invalid/offline/{u}/{}",
             name.replace(['/', ' '], "_")
@@ -261,26 +303,21 @@ fn offline_file(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     Ok(json!({}))
 }
 
-fn group_upload(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
+fn group_upload(ctx: &mut Ctx<'_>, p: &GroupUpload) -> Out {
+    let (g, u, size) = (p.group_id, p.user_id, p.size);
     not_bot(ctx, u)?;
-    let name = p.nonempty("name")?;
-    let size = p.i64("size")?;
+    nonempty("name", &p.name)?;
     if size < 0 {
         return Err(Fail::bad("size", "expected 0 or more bytes"));
     }
-    let folder = p.str_or("folder_id", "/")?;
     ensure_member(ctx, g, u)?;
-    let id = file::store_file(ctx, g, u, &name, size, &folder)?;
+    let id = file::store_file(ctx, g, u, &p.name, size, &p.folder_id)?;
     Ok(json!({"file_id": id}))
 }
 
-fn join(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
+fn join(ctx: &mut Ctx<'_>, p: &Join) -> Out {
+    let (g, u, sub_type) = (p.group_id, p.user_id, p.sub_type.as_str());
     not_bot(ctx, u)?;
-    let sub_type = p.str_or("sub_type", "approve")?;
     if sub_type != "approve" && sub_type != "invite" {
         return Err(Fail::bad("sub_type", "expected approve or invite"));
     }
@@ -295,20 +332,19 @@ fn join(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
             "{u} was kicked from group {g} with reject_add_request"
         )));
     }
-    let operator = match p.opt_i64("operator_id")? {
+    let operator = match p.operator_id {
         Some(o) => o,
         None => owner_or_bot(ctx, g)?,
     };
-    group::add_member(ctx, g, u, operator, &sub_type)?;
+    group::add_member(ctx, g, u, operator, sub_type)?;
     Ok(json!({}))
 }
 
-fn leave(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
+fn leave(ctx: &mut Ctx<'_>, p: &Leave) -> Out {
+    let (g, u) = (p.group_id, p.user_id);
     ctx.group(g)?;
     let m = ctx.member_req(g, u)?;
-    let operator = match p.opt_i64("operator_id")? {
+    let operator = match p.operator_id {
         Some(o) => o,
         None if u == ctx.self_id => owner_or_bot(ctx, g)?,
         None => u,
@@ -341,15 +377,13 @@ fn human_owner(ctx: &Ctx<'_>, g: i64) -> Out<i64> {
     }
 }
 
-fn ban(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
-    let duration = p.i64_or("duration", 30 * 60)?;
+fn ban(ctx: &mut Ctx<'_>, p: &Ban) -> Out {
+    let (g, u, duration) = (p.group_id, p.user_id, p.duration);
     if !(0..=30 * 24 * 3600).contains(&duration) {
         return Err(Fail::bad("duration", "expected 0 to 2592000 seconds"));
     }
     ctx.group(g)?;
-    let operator = match p.opt_i64("operator_id")? {
+    let operator = match p.operator_id {
         Some(o) => o,
         None => human_owner(ctx, g)?,
     };
@@ -368,10 +402,8 @@ fn ban(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     Ok(json!({}))
 }
 
-fn admin(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
-    let enable = p.bool_or("enable", true)?;
+fn admin(ctx: &mut Ctx<'_>, p: &Admin) -> Out {
+    let (g, u, enable) = (p.group_id, p.user_id, p.enable);
     ctx.group(g)?;
     let owner = human_owner(ctx, g)?;
     let target = ctx.member_req(g, u)?;
@@ -392,25 +424,21 @@ fn admin(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     Ok(json!({}))
 }
 
-fn friend_request(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let u = p.i64("user_id")?;
+fn friend_request(ctx: &mut Ctx<'_>, p: &FriendRequest) -> Out {
+    let u = p.user_id;
     not_bot(ctx, u)?;
-    let comment = p.str_or("comment", "")?;
     if ctx.is_friend(u)? {
         return Err(Fail::invalid(format!("{u} is already a friend")));
     }
     ctx.ensure_person(u)?;
-    let flag = group::new_request(ctx, "friend", "", 0, u, &comment)?;
+    let flag = group::new_request(ctx, "friend", "", 0, u, &p.comment)?;
     Ok(json!({"flag": flag}))
 }
 
-fn group_request(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
+fn group_request(ctx: &mut Ctx<'_>, p: &GroupRequest) -> Out {
+    let (g, u, sub_type) = (p.group_id, p.user_id, p.sub_type.as_str());
     not_bot(ctx, u)?;
-    let comment = p.str_or("comment", "")?;
-    let sub_type = p.str_or("sub_type", "add")?;
-    match sub_type.as_str() {
+    match sub_type {
         "add" => {
             ctx.group(g)?;
             if ctx.member(g, u)?.is_some() {
@@ -437,14 +465,13 @@ fn group_request(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
         }
     }
     ctx.ensure_person(u)?;
-    let flag = group::new_request(ctx, "group", &sub_type, g, u, &comment)?;
+    let flag = group::new_request(ctx, "group", sub_type, g, u, &p.comment)?;
     Ok(json!({"flag": flag}))
 }
 
-fn like(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let u = p.i64("user_id")?;
+fn like(ctx: &mut Ctx<'_>, p: &Like) -> Out {
+    let (u, times) = (p.user_id, p.times);
     not_bot(ctx, u)?;
-    let times = p.i64_or("times", 1)?;
     if !(1..=account::LIKES_PER_DAY).contains(&times) {
         return Err(Fail::bad(
             "times",
@@ -461,14 +488,13 @@ fn like(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     Ok(json!({}))
 }
 
-fn emoji_like(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let m = ctx.live_message(p.i64("message_id")?)?;
-    let u = p.i64("user_id")?;
+fn emoji_like(ctx: &mut Ctx<'_>, p: &EmojiLike) -> Out {
+    let m = ctx.live_message(p.message_id)?;
+    let u = p.user_id;
     not_bot(ctx, u)?;
-    let emoji = p.nonempty("emoji_id")?;
-    let set = p.bool_or("set", true)?;
+    nonempty("emoji_id", &p.emoji_id)?;
     ctx.ensure_person(u)?;
-    message::emoji_like(ctx, &m, u, &emoji, set)?;
+    message::emoji_like(ctx, &m, u, &p.emoji_id, p.set)?;
     Ok(json!({}))
 }
 
@@ -499,17 +525,17 @@ async fn messages(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let query = Value::Object(q.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
+    // `?group_id=` means no group, as in a form left blank.
+    let query = q.into_iter().filter(|(_, v)| !v.is_empty());
+    let query = Value::Object(query.map(|(k, v)| (k, Value::String(v))).collect());
     let result = parse_bot(&id).and_then(|self_id| {
         sb.run(self_id, |ctx| {
-            let p = P(&query);
-            let limit = p.i64_or("limit", 50)?;
+            let q = MessagesQuery::from_params(&Params::new(&query)?)?;
+            let limit = q.limit;
             if !(1..=10_000).contains(&limit) {
                 return Err(Fail::bad("limit", "expected 1 to 10000"));
             }
-            let group = p.opt_i64("group_id")?;
-            let user = p.opt_i64("user_id")?;
-            let rows = match (group, user) {
+            let rows = match (q.group_id, q.user_id) {
                 (Some(g), Some(u)) => ctx.messages_page(
                     "message_type='group' AND peer_id=? AND user_id=?",
                     &[&g, &u],

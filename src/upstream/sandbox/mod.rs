@@ -20,8 +20,9 @@ use rusqlite::Connection;
 use serde_json::{json, Value};
 
 use super::{EventSink, LocalUpstream};
+use crate::protocol::action::Action;
 use crate::protocol::{retcode, Response};
-use params::{Fail, Out, P};
+use params::{Fail, Out};
 use store::Ctx;
 
 /// Where the sandbox keeps its world.
@@ -162,22 +163,25 @@ impl Sandbox {
         self.bots.clone()
     }
 
-    /// Serves one action of bot `self_id` (for callers holding the sandbox itself).
-    pub async fn call(&self, self_id: i64, action: &str, params: &Value) -> Response {
-        self.call_sync(self_id, action, params)
+    /// Serves one action given by name and JSON params, read the way the
+    /// dispatcher reads them (for callers holding the sandbox itself).
+    pub fn call(&self, self_id: i64, action: &str, params: &Value) -> Response {
+        match crate::protocol::action::parse(action, params) {
+            Ok(Some(typed)) => self.serve(self_id, &typed),
+            Ok(None) => Fail {
+                retcode: retcode::NOT_FOUND,
+                message: format!("unsupported action `{action}`"),
+            }
+            .response(),
+            Err(e) => Fail::from(e).response(),
+        }
     }
 
-    /// [`Sandbox::call`] without the `async` (the work is a short SQLite transaction).
-    pub fn call_sync(&self, self_id: i64, action: &str, params: &Value) -> Response {
-        if let Err(e) = crate::protocol::action::validate(action, params) {
-            return Fail::from(e).response();
-        }
-        if action == "set_restart" {
+    /// Serves one typed action of bot `self_id`.
+    pub fn serve(&self, self_id: i64, action: &Action) -> Response {
+        if let Action::SetRestart(_) = action {
             // The standard answers `async`: the sandbox has nothing to restart
             // (its state is all in the store), so the restart is immediate.
-            if let Err(f) = P(params).i64_or("delay", 0) {
-                return f.response();
-            }
             return if self.bots.contains(&self_id) {
                 Response::accepted_async()
             } else {
@@ -186,13 +190,7 @@ impl Sandbox {
         }
         let result = self.run(self_id, |ctx| {
             ctx.next("packet_received")?;
-            match actions::dispatch(ctx, action, &P(params)) {
-                Some(r) => r,
-                None => Err(Fail {
-                    retcode: retcode::NOT_FOUND,
-                    message: format!("unsupported action `{action}`"),
-                }),
-            }
+            actions::dispatch(ctx, action)
         });
         match result {
             Ok(data) => Response::ok(data),
@@ -240,7 +238,7 @@ impl Sandbox {
 }
 
 impl LocalUpstream for Sandbox {
-    fn call(&self, self_id: i64, action: &str, params: &Value) -> Response {
-        self.call_sync(self_id, action, params)
+    fn call(&self, self_id: i64, action: &Action) -> Response {
+        self.serve(self_id, action)
     }
 }

@@ -4,19 +4,24 @@
 
 use serde_json::{json, Value};
 
-use crate::upstream::sandbox::params::{Fail, Out, P};
+use crate::protocol::action::{
+    CreateCollection, DeleteFriend, FetchCustomFace, GetCollectionList, GetCookies, GetCredentials,
+    GetStrangerInfo, GetVipInfo, SendLike, SetOnlineStatus, SetQqProfile, SetSelfLongnick,
+    SetSelfProfile,
+};
+use crate::upstream::sandbox::params::{Fail, Out};
 use crate::upstream::sandbox::store::{fnv, Ctx};
 
 /// `app_name` of `get_version_info`.
 pub const APP_NAME: &str = "onebot-gateway-sandbox";
 
 /// `get_login_info`.
-pub fn login_info(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
+pub fn login_info(ctx: &mut Ctx<'_>) -> Out {
     Ok(json!({"user_id": ctx.self_id, "nickname": ctx.bot_nickname()?}))
 }
 
 /// `get_status`: online state and real counters.
-pub fn status(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
+pub fn status(ctx: &mut Ctx<'_>) -> Out {
     let (status, ext, battery): (i64, i64, i64) = ctx.db.query_row(
         "SELECT status, ext_status, battery_status FROM bots WHERE self_id=?1",
         [ctx.self_id],
@@ -49,7 +54,7 @@ pub fn status(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
 }
 
 /// `get_version_info`.
-pub fn version(_ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
+pub fn version(_ctx: &mut Ctx<'_>) -> Out {
     Ok(json!({
         "app_name": APP_NAME,
         "app_version": env!("CARGO_PKG_VERSION"),
@@ -69,42 +74,38 @@ fn set_bot(ctx: &Ctx<'_>, column: &str, value: &dyn rusqlite::ToSql) -> Out<()> 
 }
 
 /// `set_self_longnick`.
-pub fn set_longnick(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let nick = p
-        .str_any(&["longNick", "long_nick", "longnick"])?
-        .ok_or_else(|| Fail::bad("longNick", "missing; expected a string"))?;
-    if nick.chars().count() > 255 {
+pub fn set_longnick(ctx: &mut Ctx<'_>, p: &SetSelfLongnick) -> Out {
+    if p.long_nick.chars().count() > 255 {
         return Err(Fail::bad("longNick", "at most 255 characters"));
     }
-    set_bot(ctx, "longnick", &nick)?;
+    set_bot(ctx, "longnick", &p.long_nick)?;
     Ok(json!({"result": 0, "errMsg": ""}))
 }
 
-fn parse_sex(p: &P<'_>, field: &str) -> Out<Option<String>> {
-    Ok(match p.opt_str(field)?.as_deref() {
+fn parse_sex(sex: Option<&str>) -> Out<Option<&'static str>> {
+    Ok(match sex {
         None | Some("") => None,
-        Some("male" | "1") => Some("male".into()),
-        Some("female" | "2") => Some("female".into()),
-        Some("unknown" | "0" | "255") => Some("unknown".into()),
+        Some("male" | "1") => Some("male"),
+        Some("female" | "2") => Some("female"),
+        Some("unknown" | "0" | "255") => Some("unknown"),
         Some(other) => {
             return Err(Fail::bad(
-                field,
+                "sex",
                 format!("`{other}` is not male/female/unknown (or 1/2/0)"),
             ))
         }
     })
 }
 
-/// `set_self_profile` (NapCat) and `set_qq_profile` (go-cqhttp).
-pub fn set_profile(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
-    let (nick_field, note_field) = if action == "set_qq_profile" {
-        ("nickname", "personal_note")
-    } else {
-        ("nick", "longNick")
-    };
-    let nick = p.opt_str(nick_field)?;
-    let note = p.opt_str(note_field)?;
-    let sex = parse_sex(p, "sex")?;
+/// Changes the given parts of the profile; `nick_field` names the nickname in errors.
+fn set_profile(
+    ctx: &Ctx<'_>,
+    nick_field: &str,
+    nick: Option<&str>,
+    note: Option<&str>,
+    sex: Option<&str>,
+) -> Out {
+    let sex = parse_sex(sex)?;
     if nick.is_none() && note.is_none() && sex.is_none() {
         return Err(Fail::bad(nick_field, "missing: nothing to change"));
     }
@@ -123,25 +124,32 @@ pub fn set_profile(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
     Ok(json!({"result": 0, "errMsg": ""}))
 }
 
+/// `set_self_profile` (NapCat).
+pub fn set_self_profile(ctx: &mut Ctx<'_>, p: &SetSelfProfile) -> Out {
+    let (note, sex) = (p.long_nick.as_deref(), p.sex.as_deref());
+    set_profile(ctx, "nick", Some(p.nick.as_str()), note, sex)
+}
+
+/// `set_qq_profile` (go-cqhttp; `company`, `email` and `college` are not kept).
+pub fn set_qq_profile(ctx: &mut Ctx<'_>, p: &SetQqProfile) -> Out {
+    let (nick, note) = (p.nickname.as_deref(), p.personal_note.as_deref());
+    set_profile(ctx, "nickname", nick, note, p.sex.as_deref())
+}
+
 /// `set_online_status` (NapCat codes: 10 online, 30 away, 40 invisible, 50 busy, 60 Q me, 70 DND).
-pub fn set_online_status(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let status = p.i64("status")?;
-    if ![10, 30, 40, 50, 60, 70].contains(&status) {
+pub fn set_online_status(ctx: &mut Ctx<'_>, p: &SetOnlineStatus) -> Out {
+    if ![10, 30, 40, 50, 60, 70].contains(&p.status) {
         return Err(Fail::bad(
             "status",
             "expected one of 10, 30, 40, 50, 60, 70",
         ));
     }
-    let ext = p.opt_i64_any(&["extStatus", "ext_status"])?.unwrap_or(0);
-    let battery = p
-        .opt_i64_any(&["batteryStatus", "battery_status"])?
-        .unwrap_or(100);
-    if !(0..=100).contains(&battery) {
+    if !(0..=100).contains(&p.battery_status) {
         return Err(Fail::bad("batteryStatus", "expected 0 to 100"));
     }
-    set_bot(ctx, "status", &status)?;
-    set_bot(ctx, "ext_status", &ext)?;
-    set_bot(ctx, "battery_status", &battery)?;
+    set_bot(ctx, "status", &p.status)?;
+    set_bot(ctx, "ext_status", &p.ext_status)?;
+    set_bot(ctx, "battery_status", &p.battery_status)?;
     Ok(Value::Null)
 }
 
@@ -164,7 +172,7 @@ fn friend_json(ctx: &Ctx<'_>, u: i64, remark: &str, category: i64) -> Out<Value>
 }
 
 /// `get_friend_list`.
-pub fn friend_list(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
+pub fn friend_list(ctx: &mut Ctx<'_>) -> Out {
     let out = friend_rows(ctx)?
         .iter()
         .map(|(u, r, c)| friend_json(ctx, *u, r, *c))
@@ -173,7 +181,7 @@ pub fn friend_list(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
 }
 
 /// `get_friends_with_category`.
-pub fn friends_with_category(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
+pub fn friends_with_category(ctx: &mut Ctx<'_>) -> Out {
     let mut stmt = ctx.db.prepare(
         "SELECT category_id, name FROM categories WHERE self_id=?1 ORDER BY category_id",
     )?;
@@ -199,9 +207,8 @@ pub fn friends_with_category(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
 }
 
 /// `get_stranger_info`.
-pub fn stranger_info(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let u = p.i64("user_id")?;
-    p.bool_or("no_cache", false)?;
+pub fn stranger_info(ctx: &mut Ctx<'_>, p: &GetStrangerInfo) -> Out {
+    let u = p.user_id;
     let (nickname, sex, age, area, level) = ctx.known_person(u)?;
     let long_nick = if u == ctx.self_id {
         ctx.db
@@ -219,8 +226,8 @@ pub fn stranger_info(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `delete_friend` (`id` in go-cqhttp, `user_id` in NapCat).
-pub fn delete_friend(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let u = p.i64_any(&["user_id", "id", "friend_id"])?;
+pub fn delete_friend(ctx: &mut Ctx<'_>, p: &DeleteFriend) -> Out {
+    let u = p.user_id;
     let n = ctx.db.execute(
         "DELETE FROM friends WHERE self_id=?1 AND user_id=?2",
         rusqlite::params![ctx.self_id, u],
@@ -257,10 +264,10 @@ pub fn record_like(ctx: &Ctx<'_>, direction: &str, user_id: i64, times: i64) -> 
 }
 
 /// `send_like`.
-pub fn send_like(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let u = p.i64("user_id")?;
-    let times = p.i64_or("times", 1)?;
-    if !(1..=LIKES_PER_DAY).contains(&times) {
+pub fn send_like(ctx: &mut Ctx<'_>, p: &SendLike) -> Out {
+    let (u, times) = (p.user_id, p.times);
+    // The protocol refuses times < 1; more than a day's likes in one call is a bad param.
+    if times > LIKES_PER_DAY {
         return Err(Fail::bad("times", format!("expected 1 to {LIKES_PER_DAY}")));
     }
     ctx.known_person(u)?;
@@ -297,7 +304,7 @@ fn like_infos(ctx: &Ctx<'_>, direction: &str) -> Out<Value> {
 }
 
 /// `get_profile_like`: likes received (`favoriteInfo`) and given (`voteInfo`).
-pub fn profile_like(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
+pub fn profile_like(ctx: &mut Ctx<'_>) -> Out {
     Ok(json!({
         "uid": ctx.self_id.to_string(),
         "time": ctx.now,
@@ -307,8 +314,8 @@ pub fn profile_like(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
 }
 
 /// `fetch_custom_face`.
-pub fn custom_face(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let count = p.i64_or("count", 48)?;
+pub fn custom_face(ctx: &mut Ctx<'_>, p: &FetchCustomFace) -> Out {
+    let count = p.count;
     if count < 1 {
         return Err(Fail::bad("count", "expected a positive integer"));
     }
@@ -324,22 +331,22 @@ pub fn custom_face(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `create_collection` (a text collection, category 1).
-pub fn create_collection(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let raw = p.nonempty("rawData")?;
-    let brief = p.str("brief")?;
+pub fn create_collection(ctx: &mut Ctx<'_>, p: &CreateCollection) -> Out {
+    if p.raw_data.trim().is_empty() {
+        return Err(Fail::bad("rawData", "must not be empty"));
+    }
     let n = ctx.next("collection_id")?;
     ctx.db.execute(
         "INSERT INTO collections(self_id, collection_id, raw_data, brief, category, time) VALUES(?1,?2,?3,?4,1,?5)",
-        rusqlite::params![ctx.self_id, n, raw, brief, ctx.now],
+        rusqlite::params![ctx.self_id, n, p.raw_data, p.brief, ctx.now],
     )?;
     Ok(json!({"result": 0, "errMsg": "", "collectionItemList": [{"cid": n.to_string()}]}))
 }
 
 /// `get_collection_list` (`category` 0 lists every category).
-pub fn collection_list(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let category = p.i64_or("category", 0)?;
-    let count = p.i64_or("count", 50)?;
-    let count = if count <= 0 { 50 } else { count };
+pub fn collection_list(ctx: &mut Ctx<'_>, p: &GetCollectionList) -> Out {
+    let category = p.category;
+    let count = if p.count <= 0 { 50 } else { p.count };
     let mut stmt = ctx.db.prepare(
         "SELECT collection_id, raw_data, brief, category, time FROM collections
          WHERE self_id=?1 AND (?2=0 OR category=?2) ORDER BY time DESC, collection_id DESC LIMIT ?3",
@@ -378,7 +385,7 @@ pub fn csrf_token(skey: &str) -> i64 {
     hash & 0x7fff_ffff
 }
 
-fn cookies(ctx: &Ctx<'_>, domain: &str) -> String {
+fn cookie_header(ctx: &Ctx<'_>, domain: &str) -> String {
     let mut c = format!("uin=o{}; skey={}", ctx.self_id, skey(ctx));
     if !domain.is_empty() {
         c.push_str(&format!(
@@ -390,28 +397,33 @@ fn cookies(ctx: &Ctx<'_>, domain: &str) -> String {
     c
 }
 
-/// `get_cookies`, `get_csrf_token`, `get_credentials`.
-pub fn credentials(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
-    let domain = p.str_or("domain", "")?;
+/// `get_cookies`.
+pub fn cookies(ctx: &mut Ctx<'_>, p: &GetCookies) -> Out {
     let token = csrf_token(&skey(ctx));
-    Ok(match action {
-        "get_cookies" => json!({"cookies": cookies(ctx, &domain), "bkn": token.to_string()}),
-        "get_csrf_token" => json!({"token": token}),
-        _ => json!({"cookies": cookies(ctx, &domain), "csrf_token": token}),
-    })
+    Ok(json!({"cookies": cookie_header(ctx, &p.domain), "bkn": token.to_string()}))
+}
+
+/// `get_csrf_token`.
+pub fn csrf(ctx: &mut Ctx<'_>) -> Out {
+    Ok(json!({"token": csrf_token(&skey(ctx))}))
+}
+
+/// `get_credentials`.
+pub fn credentials(ctx: &mut Ctx<'_>, p: &GetCredentials) -> Out {
+    let token = csrf_token(&skey(ctx));
+    Ok(json!({"cookies": cookie_header(ctx, &p.domain), "csrf_token": token}))
 }
 
 /// `get_online_clients`: the sandbox is the one client.
-pub fn online_clients(_ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    p.bool_or("no_cache", false)?;
+pub fn online_clients(_ctx: &mut Ctx<'_>) -> Out {
     Ok(
         json!({"clients": [{"app_id": 537_000_000, "device_name": "onebot-gateway sandbox", "device_kind": "sandbox"}]}),
     )
 }
 
 /// `_get_vip_info`: derived from the person's level (see docs/SANDBOX.md).
-pub fn vip_info(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let u = p.i64("user_id")?;
+pub fn vip_info(ctx: &mut Ctx<'_>, p: &GetVipInfo) -> Out {
+    let u = p.user_id;
     let (nickname, _, _, _, level) = ctx.known_person(u)?;
     let vip = match level {
         l if l >= 40 => "SVIP",
@@ -426,7 +438,7 @@ pub fn vip_info(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `get_robot_uin_range`: the ranges NapCat documents.
-pub fn robot_uin_range(_ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
+pub fn robot_uin_range(_ctx: &mut Ctx<'_>) -> Out {
     Ok(json!([
         {"minUin": "3328144510", "maxUin": "3328144510"},
         {"minUin": "2854196301", "maxUin": "2854216399"},

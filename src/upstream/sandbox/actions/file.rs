@@ -3,7 +3,12 @@
 
 use serde_json::{json, Value};
 
-use crate::upstream::sandbox::params::{Fail, Out, P};
+use crate::protocol::action::{
+    CreateGroupFileFolder, DelGroupFile, DelGroupFileFolder, GetGroupFileCount, GetGroupFileList,
+    GetGroupFileSystemInfo, GetGroupFileUrl, GetGroupFilesByFolder, GetGroupRootFiles,
+    SetGroupFileFolder, UploadGroupFile,
+};
+use crate::upstream::sandbox::params::{Fail, Out};
 use crate::upstream::sandbox::store::{file_name, Ctx, Role};
 
 /// Files a group may hold.
@@ -175,14 +180,16 @@ fn file_url(g: i64, file_id: &str, name: &str) -> String {
 }
 
 /// `upload_group_file`.
-pub fn upload(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let file = p.nonempty("file")?;
+pub fn upload(ctx: &mut Ctx<'_>, p: &UploadGroupFile) -> Out {
+    let (g, file) = (p.group_id, p.file.as_str());
+    if file.trim().is_empty() {
+        return Err(Fail::bad("file", "must not be empty"));
+    }
     let remote = file.starts_with("http://")
         || file.starts_with("https://")
         || file.starts_with("base64://");
     if !remote {
-        match ctx.files.local(&file)? {
+        match ctx.files.local(file)? {
             Some(path) if path.is_file() => {}
             _ => {
                 return Err(Fail::bad(
@@ -192,43 +199,44 @@ pub fn upload(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
             }
         }
     }
-    let name = match p.opt_str("name")? {
-        Some(n) if !n.trim().is_empty() => n,
-        _ => file_name(&file),
+    let name = match p.name.trim() {
+        "" => file_name(file),
+        _ => p.name.clone(),
     };
-    let folder = p
-        .str_any(&["folder", "folder_id"])?
-        .filter(|f| !f.is_empty())
-        .unwrap_or_else(|| "/".into());
+    let folder = p.folder.as_deref().filter(|f| !f.is_empty()).unwrap_or("/");
     ctx.group(g)?;
     let id = store_file(
         ctx,
         g,
         ctx.self_id,
         &name,
-        ctx.files.media_size(&file)?,
-        &folder,
+        ctx.files.media_size(file)?,
+        folder,
     )?;
     Ok(json!({"file_id": id}))
 }
 
-/// `get_group_root_files` / `get_group_files_by_folder`.
-pub fn list(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let folder = if action == "get_group_root_files" {
-        "/".to_owned()
-    } else {
-        p.str_any(&["folder_id", "folder"])?
-            .filter(|f| !f.is_empty())
-            .ok_or_else(|| Fail::bad("folder_id", "missing; expected a folder id"))?
-    };
+/// `get_group_root_files`.
+pub fn root_files(ctx: &mut Ctx<'_>, p: &GetGroupRootFiles) -> Out {
+    list(ctx, p.group_id, "/")
+}
+
+/// `get_group_files_by_folder`.
+pub fn files_by_folder(ctx: &mut Ctx<'_>, p: &GetGroupFilesByFolder) -> Out {
+    if p.folder_id.is_empty() {
+        return Err(Fail::bad("folder_id", "missing; expected a folder id"));
+    }
+    list(ctx, p.group_id, &p.folder_id)
+}
+
+fn list(ctx: &Ctx<'_>, g: i64, folder: &str) -> Out {
     ctx.group(g)?;
-    check_folder(ctx, g, &folder)?;
-    let files = files_in(ctx, g, Some(&folder))?
+    check_folder(ctx, g, folder)?;
+    let files = files_in(ctx, g, Some(folder))?
         .iter()
         .map(|f| file_json(ctx, g, f))
         .collect::<Out<Vec<_>>>()?;
-    let folders = folders_in(ctx, g, &folder)?
+    let folders = folders_in(ctx, g, folder)?
         .iter()
         .map(|f| folder_json(ctx, g, f))
         .collect::<Out<Vec<_>>>()?;
@@ -243,22 +251,20 @@ fn find_file(ctx: &Ctx<'_>, g: i64, file_id: &str) -> Out<FileRow> {
 }
 
 /// `get_group_file_url`: counts a download.
-pub fn url(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let file_id = p.nonempty("file_id")?;
-    p.opt_i64("busid")?;
+pub fn url(ctx: &mut Ctx<'_>, p: &GetGroupFileUrl) -> Out {
+    let g = p.group_id;
     ctx.group(g)?;
-    let f = find_file(ctx, g, &file_id)?;
+    let f = find_file(ctx, g, &p.file_id)?;
     ctx.db.execute(
         "UPDATE files SET download_times=download_times+1 WHERE self_id=?1 AND group_id=?2 AND file_id=?3",
-        rusqlite::params![ctx.self_id, g, file_id],
+        rusqlite::params![ctx.self_id, g, f.file_id],
     )?;
     Ok(json!({"url": file_url(g, &f.file_id, &f.name)}))
 }
 
 /// `get_group_file_system_info`.
-pub fn system_info(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
+pub fn system_info(ctx: &mut Ctx<'_>, p: &GetGroupFileSystemInfo) -> Out {
+    let g = p.group_id;
     ctx.group(g)?;
     let (count, used): (i64, i64) = ctx.db.query_row(
         "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE self_id=?1 AND group_id=?2",
@@ -271,8 +277,8 @@ pub fn system_info(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `get_group_file_count`.
-pub fn count(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
+pub fn count(ctx: &mut Ctx<'_>, p: &GetGroupFileCount) -> Out {
+    let g = p.group_id;
     ctx.group(g)?;
     let count: i64 = ctx.db.query_row(
         "SELECT COUNT(*) FROM files WHERE self_id=?1 AND group_id=?2",
@@ -283,26 +289,23 @@ pub fn count(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `get_group_file_list` (NapCat): folders (type 2) then files (type 1) of a folder, paged.
-pub fn napcat_list(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let start = p.i64_or("start_index", 0)?;
-    let n = p.i64_or("file_count", 100)?;
+pub fn napcat_list(ctx: &mut Ctx<'_>, p: &GetGroupFileList) -> Out {
+    let (g, start, n) = (p.group_id, p.start_index, p.file_count);
     if start < 0 {
         return Err(Fail::bad("start_index", "expected 0 or more"));
     }
     if !(1..=1000).contains(&n) {
         return Err(Fail::bad("file_count", "expected 1 to 1000"));
     }
-    let folder = p.str_or("folder_id", "/")?;
-    let folder = if folder.is_empty() {
-        "/".to_owned()
-    } else {
-        folder
-    };
+    let folder = p
+        .folder_id
+        .as_deref()
+        .filter(|f| !f.is_empty())
+        .unwrap_or("/");
     ctx.group(g)?;
-    check_folder(ctx, g, &folder)?;
+    check_folder(ctx, g, folder)?;
     let mut items = Vec::new();
-    for f in folders_in(ctx, g, &folder)? {
+    for f in folders_in(ctx, g, folder)? {
         let (count, used) = folder_stats(ctx, g, &f.folder_id)?;
         let creator = ctx.nickname(f.creator)?;
         items.push(json!({"peerId": g.to_string(), "type": 2, "fileInfo": null, "folderInfo": {
@@ -311,7 +314,7 @@ pub fn napcat_list(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
             "creatorName": creator, "totalFileCount": count, "modifyUin": f.creator.to_string(),
             "modifyName": creator, "usedSpace": used.to_string()}}));
     }
-    for f in files_in(ctx, g, Some(&folder))? {
+    for f in files_in(ctx, g, Some(folder))? {
         items.push(json!({"peerId": g.to_string(), "type": 1, "folderInfo": null, "fileInfo": {
             "fileModelId": f.file_id.trim_start_matches('/'), "fileId": f.file_id, "fileName": f.name,
             "fileSize": f.size.to_string(), "busId": f.busid, "uploadedSize": f.size.to_string(),
@@ -329,24 +332,31 @@ pub fn napcat_list(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     Ok(json!({"FileList": page}))
 }
 
-/// `create_group_file_folder` (go-cqhttp) and `set_group_file_folder` (NapCat).
-pub fn create_folder(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let name = p
-        .str_any(&["name", "folder_name"])?
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| Fail::bad("name", "missing; expected the folder name"))?;
-    let parent = p.str_or("parent_id", "/")?;
-    if !parent.is_empty() && parent != "/" {
+/// `create_group_file_folder` (go-cqhttp).
+pub fn create_folder(ctx: &mut Ctx<'_>, p: &CreateGroupFileFolder) -> Out {
+    if !p.parent_id.is_empty() && p.parent_id != "/" {
         return Err(Fail::bad(
             "parent_id",
             "folders can only be created in the root `/`",
         ));
     }
-    if name.contains('/') || name.chars().count() > 96 {
-        return Err(Fail::bad("name", "at most 96 characters, no `/`"));
+    new_folder(ctx, p.group_id, &p.name, "name")
+}
+
+/// `set_group_file_folder` (NapCat).
+pub fn set_folder(ctx: &mut Ctx<'_>, p: &SetGroupFileFolder) -> Out {
+    new_folder(ctx, p.group_id, &p.folder_name, "folder_name")
+}
+
+/// Creates folder `name` in the root; `field` names the param in errors.
+fn new_folder(ctx: &mut Ctx<'_>, g: i64, name: &str, field: &str) -> Out {
+    if name.trim().is_empty() {
+        return Err(Fail::bad(field, "missing; expected the folder name"));
     }
-    ctx.require_role(g, Role::Admin, "create_group_file_folder")?;
+    if name.contains('/') || name.chars().count() > 96 {
+        return Err(Fail::bad(field, "at most 96 characters, no `/`"));
+    }
+    ctx.require_role(g, Role::Admin, "creating a group folder")?;
     let dup = folders_in(ctx, g, "/")?.iter().any(|f| f.name == name);
     if dup {
         return Err(Fail::invalid(format!(
@@ -370,33 +380,31 @@ pub fn create_folder(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     }))
 }
 
-/// `del_group_file`.
-pub fn delete_file(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let file_id = p.nonempty("file_id")?;
-    p.opt_i64("busid")?;
+/// `del_group_file` (NapCat) and `delete_group_file` (go-cqhttp).
+pub fn delete_file(ctx: &mut Ctx<'_>, p: &DelGroupFile) -> Out {
+    let g = p.group_id;
     ctx.group(g)?;
-    let f = find_file(ctx, g, &file_id)?;
+    let f = find_file(ctx, g, &p.file_id)?;
     if f.uploader != ctx.self_id {
         ctx.require_role(g, Role::Admin, "deleting someone else's file")?;
     }
     ctx.db.execute(
         "DELETE FROM files WHERE self_id=?1 AND group_id=?2 AND file_id=?3",
-        rusqlite::params![ctx.self_id, g, file_id],
+        rusqlite::params![ctx.self_id, g, f.file_id],
     )?;
     Ok(json!({"result": 0, "errMsg": ""}))
 }
 
-/// `del_group_file_folder`: removes the folder and the files in it.
-pub fn delete_folder(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let folder = p.nonempty("folder_id")?;
+/// `del_group_file_folder` (NapCat) and `delete_group_folder` (go-cqhttp):
+/// removes the folder and the files in it.
+pub fn delete_folder(ctx: &mut Ctx<'_>, p: &DelGroupFileFolder) -> Out {
+    let (g, folder) = (p.group_id, p.folder_id.as_str());
     ctx.group(g)?;
     if folder == "/" {
         return Err(Fail::bad("folder_id", "the root folder cannot be deleted"));
     }
-    check_folder(ctx, g, &folder)?;
-    ctx.require_role(g, Role::Admin, "del_group_file_folder")?;
+    check_folder(ctx, g, folder)?;
+    ctx.require_role(g, Role::Admin, "deleting a group folder")?;
     for table in ["files", "folders"] {
         ctx.db.execute(
             &format!("DELETE FROM {table} WHERE self_id=?1 AND group_id=?2 AND folder_id=?3"),

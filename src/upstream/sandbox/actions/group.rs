@@ -4,7 +4,14 @@
 use serde_json::{json, Value};
 
 use super::message::{at_all_remaining, ANONYMOUS_USER_ID};
-use crate::upstream::sandbox::params::{Fail, Out, P};
+use crate::protocol::action::{
+    DelGroupNotice, GetGroupAtAllRemain, GetGroupHonorInfo, GetGroupInfo, GetGroupMemberInfo,
+    GetGroupMemberList, GetGroupNotice, HonorType, SendGroupNotice, SetFriendAddRequest,
+    SetGroupAddRequest, SetGroupAdmin, SetGroupAnonymous, SetGroupAnonymousBan, SetGroupBan,
+    SetGroupCard, SetGroupHead, SetGroupKick, SetGroupLeave, SetGroupName, SetGroupPortrait,
+    SetGroupSpecialTitle, SetGroupWholeBan,
+};
+use crate::upstream::sandbox::params::{Fail, Out};
 use crate::upstream::sandbox::store::{Ctx, GroupRow, MemberRow, Role};
 
 fn group_json(ctx: &Ctx<'_>, g: &GroupRow) -> Out<Value> {
@@ -26,14 +33,22 @@ fn group_json(ctx: &Ctx<'_>, g: &GroupRow) -> Out<Value> {
     }))
 }
 
+/// Refuses a blank name, file, content, flag or id (the typed `String` accepts "").
+fn nonempty(field: &str, s: &str) -> Out<()> {
+    if s.trim().is_empty() {
+        return Err(Fail::bad(field, "must not be empty"));
+    }
+    Ok(())
+}
+
 /// `get_group_info`.
-pub fn info(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = ctx.group(p.i64("group_id")?)?;
+pub fn info(ctx: &mut Ctx<'_>, p: &GetGroupInfo) -> Out {
+    let g = ctx.group(p.group_id)?;
     group_json(ctx, &g)
 }
 
 /// `get_group_list`.
-pub fn list(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
+pub fn list(ctx: &mut Ctx<'_>) -> Out {
     let mut stmt = ctx
         .db
         .prepare("SELECT group_id FROM groups WHERE self_id=?1 ORDER BY group_id")?;
@@ -81,17 +96,16 @@ fn member_json(ctx: &Ctx<'_>, group_id: i64, m: &MemberRow) -> Out<Value> {
 }
 
 /// `get_group_member_info`.
-pub fn member_info(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
+pub fn member_info(ctx: &mut Ctx<'_>, p: &GetGroupMemberInfo) -> Out {
+    let (g, u) = (p.group_id, p.user_id);
     ctx.group(g)?;
     let m = ctx.member_req(g, u)?;
     member_json(ctx, g, &m)
 }
 
 /// `get_group_member_list`.
-pub fn member_list(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
+pub fn member_list(ctx: &mut Ctx<'_>, p: &GetGroupMemberList) -> Out {
+    let g = p.group_id;
     ctx.group(g)?;
     let members = ctx.members(g)?;
     let out = members
@@ -167,13 +181,11 @@ pub fn blocked(ctx: &Ctx<'_>, g: i64, user_id: i64) -> Out<bool> {
 }
 
 /// `set_group_kick`.
-pub fn kick(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
-    let reject = p.bool_or("reject_add_request", false)?;
+pub fn kick(ctx: &mut Ctx<'_>, p: &SetGroupKick) -> Out {
+    let (g, u) = (p.group_id, p.user_id);
     ctx.require_outrank(g, u, "set_group_kick")?;
     remove_member(ctx, g, u, ctx.self_id)?;
-    if reject {
+    if p.reject_add_request {
         ctx.db.execute(
             "INSERT OR IGNORE INTO group_blocklist(self_id, group_id, user_id) VALUES(?1,?2,?3)",
             rusqlite::params![ctx.self_id, g, u],
@@ -206,8 +218,8 @@ pub fn ban_member(
     Ok(())
 }
 
-fn duration(p: &P<'_>) -> Out<i64> {
-    let d = p.i64_or("duration", 30 * 60)?;
+/// QQ mutes for at most 30 days (the struct only rules out negatives).
+fn duration(d: i64) -> Out<i64> {
     if !(0..=MAX_BAN).contains(&d) {
         return Err(Fail::bad(
             "duration",
@@ -218,46 +230,34 @@ fn duration(p: &P<'_>) -> Out<i64> {
 }
 
 /// `set_group_ban`.
-pub fn ban(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
-    let d = duration(p)?;
+pub fn ban(ctx: &mut Ctx<'_>, p: &SetGroupBan) -> Out {
+    let (g, u) = (p.group_id, p.user_id);
+    let d = duration(p.duration)?;
     ctx.require_outrank(g, u, "set_group_ban")?;
     ban_member(ctx, g, u, u, d, ctx.self_id)?;
     Ok(Value::Null)
 }
 
 /// `set_group_anonymous_ban`: mutes the person behind an anonymous flag.
-pub fn anonymous_ban(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let d = duration(p)?;
+pub fn anonymous_ban(ctx: &mut Ctx<'_>, p: &SetGroupAnonymousBan) -> Out {
+    let g = p.group_id;
+    let d = duration(p.duration)?;
     if d == 0 {
         return Err(Fail::bad(
             "duration",
             "an anonymous ban cannot be lifted (0)",
         ));
     }
-    let flag = match p.get("anonymous") {
-        Some(Value::Object(o)) => o
+    // The struct guarantees `anonymous` or the flag; the object wins.
+    let flag = match &p.anonymous {
+        Some(o) => o
             .get("flag")
             .and_then(Value::as_str)
-            .map(str::to_owned)
             .ok_or_else(|| Fail::bad("anonymous", "expected an object with a string `flag`"))?,
-        Some(_) => {
-            return Err(Fail::bad(
-                "anonymous",
-                "expected the anonymous object of a message",
-            ))
-        }
-        None => p.str_any(&["anonymous_flag", "flag"])?.ok_or_else(|| {
-            Fail::bad(
-                "anonymous_flag",
-                "missing; give `anonymous` or `anonymous_flag`",
-            )
-        })?,
+        None => p.flag.as_deref().unwrap_or_default(),
     };
     ctx.require_role(g, Role::Admin, "set_group_anonymous_ban")?;
-    let real = anonymous_owner(ctx, g, &flag)?;
+    let real = anonymous_owner(ctx, g, flag)?;
     ban_member(ctx, g, real, ANONYMOUS_USER_ID, d, ctx.self_id)?;
     Ok(Value::Null)
 }
@@ -287,9 +287,8 @@ pub fn anonymous_of(g: i64, user_id: i64) -> Value {
 }
 
 /// `set_group_whole_ban`.
-pub fn whole_ban(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let enable = p.bool_or("enable", true)?;
+pub fn whole_ban(ctx: &mut Ctx<'_>, p: &SetGroupWholeBan) -> Out {
+    let (g, enable) = (p.group_id, p.enable);
     ctx.require_role(g, Role::Admin, "set_group_whole_ban")?;
     ctx.db.execute(
         "UPDATE groups SET whole_ban=?3 WHERE self_id=?1 AND group_id=?2",
@@ -304,10 +303,8 @@ pub fn whole_ban(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `set_group_admin`.
-pub fn admin(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
-    let enable = p.bool_or("enable", true)?;
+pub fn admin(ctx: &mut Ctx<'_>, p: &SetGroupAdmin) -> Out {
+    let (g, u, enable) = (p.group_id, p.user_id, p.enable);
     ctx.require_role(g, Role::Owner, "set_group_admin")?;
     let m = ctx.member_req(g, u)?;
     if m.role == Role::Owner {
@@ -328,13 +325,12 @@ pub fn admin(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `set_group_anonymous`.
-pub fn anonymous(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let enable = p.bool_or("enable", true)?;
+pub fn anonymous(ctx: &mut Ctx<'_>, p: &SetGroupAnonymous) -> Out {
+    let g = p.group_id;
     ctx.require_role(g, Role::Admin, "set_group_anonymous")?;
     ctx.db.execute(
         "UPDATE groups SET anonymous=?3 WHERE self_id=?1 AND group_id=?2",
-        rusqlite::params![ctx.self_id, g, enable],
+        rusqlite::params![ctx.self_id, g, p.enable],
     )?;
     Ok(Value::Null)
 }
@@ -356,37 +352,43 @@ pub fn change_card(ctx: &mut Ctx<'_>, g: i64, u: i64, card: &str) -> Out<()> {
 }
 
 /// `set_group_card`.
-pub fn card(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
-    let card = p.str_or("card", "")?;
-    if card.chars().count() > 60 {
+pub fn card(ctx: &mut Ctx<'_>, p: &SetGroupCard) -> Out {
+    let (g, u) = (p.group_id, p.user_id);
+    if p.card.chars().count() > 60 {
         return Err(Fail::bad("card", "at most 60 characters"));
     }
     if u != ctx.self_id {
         ctx.require_outrank(g, u, "set_group_card")?;
     }
-    change_card(ctx, g, u, &card)?;
+    change_card(ctx, g, u, &p.card)?;
     Ok(Value::Null)
 }
 
 /// `set_group_name`.
-pub fn name(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let name = p.nonempty("group_name")?;
+pub fn name(ctx: &mut Ctx<'_>, p: &SetGroupName) -> Out {
+    let g = p.group_id;
+    nonempty("group_name", &p.group_name)?;
     ctx.require_role(g, Role::Admin, "set_group_name")?;
     ctx.db.execute(
         "UPDATE groups SET name=?3 WHERE self_id=?1 AND group_id=?2",
-        rusqlite::params![ctx.self_id, g, name],
+        rusqlite::params![ctx.self_id, g, p.group_name],
     )?;
     Ok(Value::Null)
 }
 
-/// `set_group_portrait` (go-cqhttp) and `set_group_head` (NapCat).
-pub fn portrait(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64_any(&["group_id", "groupCode"])?;
-    let file = p.nonempty("file")?;
-    ctx.require_role(g, Role::Admin, "set_group_portrait")?;
+/// `set_group_portrait` (go-cqhttp).
+pub fn portrait(ctx: &mut Ctx<'_>, p: &SetGroupPortrait) -> Out {
+    set_avatar(ctx, p.group_id, &p.file, "set_group_portrait")
+}
+
+/// `set_group_head` (NapCat).
+pub fn head(ctx: &mut Ctx<'_>, p: &SetGroupHead) -> Out {
+    set_avatar(ctx, p.group_id, &p.file, "set_group_head")
+}
+
+fn set_avatar(ctx: &mut Ctx<'_>, g: i64, file: &str, what: &str) -> Out {
+    nonempty("file", file)?;
+    ctx.require_role(g, Role::Admin, what)?;
     ctx.db.execute(
         "UPDATE groups SET avatar=?3 WHERE self_id=?1 AND group_id=?2",
         rusqlite::params![ctx.self_id, g, file],
@@ -395,11 +397,9 @@ pub fn portrait(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `set_group_leave`.
-pub fn leave(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let dismiss = p.bool_or("is_dismiss", false)?;
-    let role = ctx.bot_role(g)?;
-    if role == Role::Owner && !dismiss {
+pub fn leave(ctx: &mut Ctx<'_>, p: &SetGroupLeave) -> Out {
+    let g = p.group_id;
+    if ctx.bot_role(g)? == Role::Owner && !p.is_dismiss {
         return Err(Fail::forbidden(format!(
             "the bot owns group {g}: pass `is_dismiss: true` to dismiss it"
         )));
@@ -409,11 +409,8 @@ pub fn leave(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `set_group_special_title`.
-pub fn special_title(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let u = p.i64("user_id")?;
-    let title = p.str_or("special_title", "")?;
-    p.i64_or("duration", -1)?;
+pub fn special_title(ctx: &mut Ctx<'_>, p: &SetGroupSpecialTitle) -> Out {
+    let (g, u, title) = (p.group_id, p.user_id, &p.special_title);
     if title.chars().count() > 18 {
         return Err(Fail::bad("special_title", "at most 18 characters"));
     }
@@ -431,24 +428,8 @@ pub fn special_title(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `get_group_honor_info`: computed from who talks (see docs/SANDBOX.md).
-pub fn honor(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let kind = p.str_or("type", "all")?;
-    if ![
-        "talkative",
-        "performer",
-        "legend",
-        "strong_newbie",
-        "emotion",
-        "all",
-    ]
-    .contains(&kind.as_str())
-    {
-        return Err(Fail::bad(
-            "type",
-            "expected talkative, performer, legend, strong_newbie, emotion or all",
-        ));
-    }
+pub fn honor(ctx: &mut Ctx<'_>, p: &GetGroupHonorInfo) -> Out {
+    let (g, kind) = (p.group_id, p.honor_type);
     ctx.group(g)?;
     let mut stmt = ctx.db.prepare(
         "SELECT user_id, COUNT(*) AS n, SUM(raw_message LIKE '%[CQ:face%' OR raw_message LIKE '%[CQ:image%')
@@ -465,9 +446,9 @@ pub fn honor(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
         Ok(json!({"user_id": u, "nickname": ctx.nickname(u)?,
                   "avatar": format!("http://sandbox.invalid/avatar/{u}"), "description": desc}))
     };
-    let want = |k: &str| kind == "all" || kind == k;
+    let want = |k: HonorType| kind == HonorType::All || kind == k;
     let mut v = json!({"group_id": g});
-    if want("talkative") {
+    if want(HonorType::Talkative) {
         v["current_talkative"] = match talkers.first() {
             Some((u, _, _)) => json!({"user_id": u, "nickname": ctx.nickname(*u)?,
                 "avatar": format!("http://sandbox.invalid/avatar/{u}"), "day_count": 1}),
@@ -481,7 +462,7 @@ pub fn honor(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
                 .collect::<Out<_>>()?,
         );
     }
-    if want("performer") {
+    if want(HonorType::Performer) {
         v["performer_list"] = Value::Array(
             talkers
                 .iter()
@@ -491,7 +472,7 @@ pub fn honor(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
                 .collect::<Out<_>>()?,
         );
     }
-    if want("legend") {
+    if want(HonorType::Legend) {
         v["legend_list"] = Value::Array(
             talkers
                 .iter()
@@ -500,7 +481,7 @@ pub fn honor(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
                 .collect::<Out<_>>()?,
         );
     }
-    if want("strong_newbie") {
+    if want(HonorType::StrongNewbie) {
         let recent: Vec<i64> = ctx
             .members(g)?
             .into_iter()
@@ -519,7 +500,7 @@ pub fn honor(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
                 .collect::<Out<_>>()?,
         );
     }
-    if want("emotion") {
+    if want(HonorType::Emotion) {
         v["emotion_list"] = Value::Array(
             talkers
                 .iter()
@@ -532,8 +513,8 @@ pub fn honor(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `get_group_at_all_remain`.
-pub fn at_all_remain(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
+pub fn at_all_remain(ctx: &mut Ctx<'_>, p: &GetGroupAtAllRemain) -> Out {
+    let g = p.group_id;
     let role = ctx.bot_role(g)?;
     let left = at_all_remaining(ctx, g)?;
     Ok(json!({
@@ -544,10 +525,10 @@ pub fn at_all_remain(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `_send_group_notice`.
-pub fn send_notice(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let content = p.nonempty("content")?;
-    let image = p.str_or("image", "")?;
+pub fn send_notice(ctx: &mut Ctx<'_>, p: &SendGroupNotice) -> Out {
+    let (g, content) = (p.group_id, &p.content);
+    let image = p.image.as_deref().unwrap_or_default();
+    nonempty("content", content)?;
     ctx.require_role(g, Role::Admin, "_send_group_notice")?;
     let n = ctx.next("notice_id")?;
     let id = format!("sandbox-notice-{g}-{n}");
@@ -559,8 +540,8 @@ pub fn send_notice(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `_get_group_notice`.
-pub fn get_notices(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
+pub fn get_notices(ctx: &mut Ctx<'_>, p: &GetGroupNotice) -> Out {
+    let g = p.group_id;
     ctx.group(g)?;
     let mut stmt = ctx.db.prepare(
         "SELECT notice_id, sender_id, publish_time, content, image FROM group_notices
@@ -582,9 +563,9 @@ pub fn get_notices(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `_del_group_notice`.
-pub fn del_notice(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    let id = p.nonempty("notice_id")?;
+pub fn del_notice(ctx: &mut Ctx<'_>, p: &DelGroupNotice) -> Out {
+    let (g, id) = (p.group_id, &p.notice_id);
+    nonempty("notice_id", id)?;
     ctx.require_role(g, Role::Admin, "_del_group_notice")?;
     let n = ctx.db.execute(
         "DELETE FROM group_notices WHERE self_id=?1 AND group_id=?2 AND notice_id=?3",
@@ -663,17 +644,16 @@ fn settle(ctx: &Ctx<'_>, flag: &str, approve: bool) -> Out<()> {
 }
 
 /// `set_friend_add_request`.
-pub fn friend_request(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let flag = p.nonempty("flag")?;
-    let approve = p.bool_or("approve", true)?;
-    let remark = p.str_or("remark", "")?;
-    let r = pending(ctx, &flag, "friend")?;
-    settle(ctx, &flag, approve)?;
-    if approve {
+pub fn friend_request(ctx: &mut Ctx<'_>, p: &SetFriendAddRequest) -> Out {
+    let flag = &p.flag;
+    nonempty("flag", flag)?;
+    let r = pending(ctx, flag, "friend")?;
+    settle(ctx, flag, p.approve)?;
+    if p.approve {
         ctx.ensure_person(r.user_id)?;
         ctx.db.execute(
             "INSERT OR REPLACE INTO friends(self_id, user_id, remark, category_id) VALUES(?1,?2,?3,0)",
-            rusqlite::params![ctx.self_id, r.user_id, remark],
+            rusqlite::params![ctx.self_id, r.user_id, p.remark],
         )?;
         ctx.notice("friend_add", json!({"user_id": r.user_id}));
     }
@@ -681,12 +661,11 @@ pub fn friend_request(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `set_group_add_request`.
-pub fn group_request(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let flag = p.nonempty("flag")?;
-    let approve = p.bool_or("approve", true)?;
-    p.str_or("reason", "")?;
-    let r = pending(ctx, &flag, "group")?;
-    if let Some(st) = p.str_any(&["sub_type", "type"])? {
+pub fn group_request(ctx: &mut Ctx<'_>, p: &SetGroupAddRequest) -> Out {
+    let flag = &p.flag;
+    nonempty("flag", flag)?;
+    let r = pending(ctx, flag, "group")?;
+    if let Some(st) = p.sub_type.map(|k| k.as_str()) {
         if st != r.sub_type {
             return Err(Fail::bad(
                 "sub_type",
@@ -697,8 +676,8 @@ pub fn group_request(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     if r.sub_type == "add" {
         ctx.require_role(r.group_id, Role::Admin, "set_group_add_request")?;
     }
-    settle(ctx, &flag, approve)?;
-    if approve {
+    settle(ctx, flag, p.approve)?;
+    if p.approve {
         if r.sub_type == "add" {
             if ctx.member(r.group_id, r.user_id)?.is_none() {
                 add_member(ctx, r.group_id, r.user_id, ctx.self_id, "approve")?;
@@ -733,7 +712,7 @@ pub fn group_request(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `get_group_system_msg`: the bot's group requests (lists are `null` when empty).
-pub fn system_msg(ctx: &mut Ctx<'_>, _p: &P<'_>) -> Out {
+pub fn system_msg(ctx: &mut Ctx<'_>) -> Out {
     let mut stmt = ctx.db.prepare(
         "SELECT request_id, sub_type, group_id, user_id, comment, state, actor FROM requests
          WHERE self_id=?1 AND request_type='group' ORDER BY request_id",

@@ -3,8 +3,15 @@
 
 use serde_json::{json, Value};
 
-use crate::protocol::message::{to_array, to_cq_string};
-use crate::upstream::sandbox::params::{Fail, Out, P};
+use crate::protocol::action::{
+    DeleteEssenceMsg, DeleteMsg, FetchEmojiLike, FriendPoke, GetEssenceMsgList, GetForwardMsg,
+    GetFriendMsgHistory, GetGroupMsgHistory, GetMsg, GetRecentContact, GroupPoke,
+    MarkGroupMsgAsRead, MarkMsgAsRead, MarkPrivateMsgAsRead, MessageType, SendForwardMsg,
+    SendGroupForwardMsg, SendGroupMsg, SendMsg, SendPoke, SendPrivateForwardMsg, SendPrivateMsg,
+    SetEssenceMsg, SetMsgEmojiLike,
+};
+use crate::protocol::message::{to_array, to_cq_string, Message, MessageSegment, Node, Segment};
+use crate::upstream::sandbox::params::{Fail, Out};
 use crate::upstream::sandbox::store::{media_url, seg_str, Ctx, MsgRow, Role};
 
 /// Where a message goes.
@@ -33,36 +40,19 @@ impl Target {
     }
 }
 
-/// Reads a `message` param (CQ string or segment array) as a segment array.
-pub fn parse_message(p: &P<'_>, field: &str, auto_escape: bool) -> Out<Vec<Value>> {
-    let value = p.get(field).ok_or_else(|| {
-        Fail::bad(
-            field,
-            "missing; expected a CQ string or an array of segments",
-        )
-    })?;
-    message_value(value, field, auto_escape)
-}
-
-/// Turns a message value into a checked segment array.
+/// Turns a message value (CQ string, segment array or one segment) into a
+/// checked segment array; `null` is a missing message.
 pub fn message_value(value: &Value, field: &str, auto_escape: bool) -> Out<Vec<Value>> {
-    let array = match value {
-        Value::String(s) if auto_escape => json!([{"type": "text", "data": {"text": s}}]),
-        Value::String(_) => to_array(value),
-        Value::Array(_) => value.clone(),
-        Value::Object(o) if o.contains_key("type") => json!([value]),
-        _ => {
-            return Err(Fail::bad(
-                field,
-                "expected a CQ string or an array of segments",
-            ))
-        }
-    };
-    let Value::Array(segs) = array else {
-        return Err(Fail::bad(
-            field,
-            "expected a CQ string or an array of segments",
-        ));
+    const EXPECTED: &str = "expected a CQ string or an array of segments";
+    let segs = match value {
+        Value::String(s) if auto_escape => vec![json!({"type": "text", "data": {"text": s}})],
+        Value::String(_) | Value::Array(_) => match to_array(value) {
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        },
+        Value::Object(o) if o.contains_key("type") => vec![value.clone()],
+        Value::Null => return Err(Fail::bad(field, format!("missing; {EXPECTED}"))),
+        _ => return Err(Fail::bad(field, EXPECTED)),
     };
     let mut out = Vec::with_capacity(segs.len());
     for (i, seg) in segs.into_iter().enumerate() {
@@ -106,7 +96,7 @@ pub fn message_value(value: &Value, field: &str, auto_escape: bool) -> Out<Vec<V
 fn data_i64(seg: &Value, key: &str) -> Option<i64> {
     seg.get("data")
         .and_then(|d| d.get(key))
-        .and_then(crate::protocol::event::value_i64)
+        .and_then(crate::protocol::de::as_i64)
 }
 
 fn seg_type(seg: &Value) -> &str {
@@ -383,99 +373,79 @@ pub fn poke_notice(ctx: &mut Ctx<'_>, target: Target, from: i64, to: i64) -> Out
     Ok(())
 }
 
-/// `send_msg`, `send_private_msg`, `send_group_msg`.
-pub fn send_action(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
-    let target = match action {
-        "send_private_msg" => Target::Private(p.i64("user_id")?),
-        "send_group_msg" => Target::Group(p.i64("group_id")?),
-        _ => target_of(p)?,
-    };
-    let auto_escape = p.bool_or("auto_escape", false)?;
-    let segs = parse_message(p, "message", auto_escape)?;
-    send(ctx, target, segs)
+/// `send_private_msg`.
+pub fn send_private_msg(ctx: &mut Ctx<'_>, p: &SendPrivateMsg) -> Out {
+    let segs = message_value(&p.message.0, "message", p.auto_escape)?;
+    send(ctx, Target::Private(p.user_id), segs)
 }
 
-/// The target of `send_msg`-like actions: `message_type` or the ids given.
-pub fn target_of(p: &P<'_>) -> Out<Target> {
-    match p.opt_str("message_type")?.as_deref() {
-        Some("group") => Ok(Target::Group(p.i64("group_id")?)),
-        Some("private") => Ok(Target::Private(p.i64("user_id")?)),
-        Some(other) => Err(Fail::bad(
-            "message_type",
-            format!("`{other}` is neither `private` nor `group`"),
-        )),
-        None => {
-            if let Some(g) = p.opt_i64("group_id")? {
-                Ok(Target::Group(g))
-            } else if let Some(u) = p.opt_i64("user_id")? {
-                Ok(Target::Private(u))
-            } else {
-                Err(Fail::bad(
-                    "user_id",
-                    "missing: send_msg needs `message_type`, `group_id` or `user_id`",
-                ))
-            }
-        }
+/// `send_group_msg`.
+pub fn send_group_msg(ctx: &mut Ctx<'_>, p: &SendGroupMsg) -> Out {
+    let segs = message_value(&p.message.0, "message", p.auto_escape)?;
+    send(ctx, Target::Group(p.group_id), segs)
+}
+
+/// `send_msg`.
+pub fn send_msg(ctx: &mut Ctx<'_>, p: &SendMsg) -> Out {
+    let segs = message_value(&p.message.0, "message", p.auto_escape)?;
+    send(ctx, target_of(p.message_type, p.group_id, p.user_id), segs)
+}
+
+/// The target of `send_msg`-like actions (their params guarantee the id the type needs).
+fn target_of(kind: MessageType, group_id: Option<i64>, user_id: Option<i64>) -> Target {
+    match kind {
+        MessageType::Group => Target::Group(group_id.unwrap_or_default()),
+        MessageType::Private => Target::Private(user_id.unwrap_or_default()),
     }
 }
 
 /// Resolves forward nodes (references by `id`, or custom nodes) into stored
 /// node objects `{user_id, nickname, time, content}`.
 fn resolve_nodes(ctx: &mut Ctx<'_>, nodes: &Value, field: &str) -> Out<Vec<Value>> {
-    let list = match nodes {
-        Value::Array(a) => a.clone(),
-        Value::String(_) => match to_array(nodes) {
-            Value::Array(a) => a,
-            _ => Vec::new(),
-        },
-        _ => return Err(Fail::bad(field, "expected an array of `node` segments")),
-    };
+    let list = Message::from_value(nodes)
+        .map_err(|e| Fail::bad(field, format!("expected {}", e.expected)))?
+        .0;
     if list.is_empty() {
         return Err(Fail::bad(field, "no `node` segments"));
     }
     let mut out = Vec::with_capacity(list.len());
-    for (i, node) in list.iter().enumerate() {
-        if seg_type(node) != "node" {
-            return Err(Fail::bad(
-                field,
-                format!("element {i} is not a `node` segment"),
-            ));
-        }
-        let data = node.get("data").cloned().unwrap_or(json!({}));
-        let dp = P(&data);
-        if let Some(id) = dp.opt_i64("id")? {
-            let m = ctx.live_message(id)?;
-            out.push(json!({
-                "user_id": m.user_id,
-                "nickname": m.sender.get("nickname").cloned().unwrap_or(json!("")),
-                "time": m.time,
-                "message_id": m.message_id,
-                "content": m.message,
-            }));
-            continue;
-        }
-        let Some(content) = dp.get("content") else {
-            return Err(Fail::bad(
-                field,
-                format!("node {i} has neither `id` nor `content`"),
-            ));
-        };
-        let user_id = dp
-            .opt_i64("uin")
-            .ok()
-            .flatten()
-            .or(dp.opt_i64("user_id").ok().flatten())
-            .ok_or_else(|| {
-                Fail::bad(
+    for (i, seg) in list.iter().enumerate() {
+        let node = match seg.typed() {
+            Ok(MessageSegment::Node(node)) => node,
+            Err(e) if seg.kind == "node" => return Err(Fail::bad(field, format!("node {i}: {e}"))),
+            _ => {
+                return Err(Fail::bad(
                     field,
-                    format!("node {i} needs an integer `uin` or `user_id`"),
-                )
-            })?;
-        let nickname = match dp.str_any(&["name", "nickname"]).ok().flatten() {
+                    format!("element {i} is not a `node` segment"),
+                ))
+            }
+        };
+        let custom = match node {
+            Node::Id(id) => {
+                let m = ctx.live_message(id)?;
+                out.push(json!({
+                    "user_id": m.user_id,
+                    "nickname": m.sender.get("nickname").cloned().unwrap_or(json!("")),
+                    "time": m.time,
+                    "message_id": m.message_id,
+                    "content": m.message,
+                }));
+                continue;
+            }
+            Node::Custom(c) => c,
+        };
+        let user_id = custom.user_id.ok_or_else(|| {
+            Fail::bad(
+                field,
+                format!("node {i} needs an integer `uin` or `user_id`"),
+            )
+        })?;
+        let nickname = match custom.nickname {
             Some(n) => n,
             None => ctx.nickname(user_id)?,
         };
-        let mut segs = message_value(content, field, false)?;
+        let content = Value::Array(custom.content.iter().map(Segment::to_value).collect());
+        let mut segs = message_value(&content, field, false)?;
         if segs.iter().all(|s| seg_type(s) == "node") {
             // A forward inside a forward.
             let inner = resolve_nodes(ctx, &Value::Array(segs), field)?;
@@ -485,7 +455,7 @@ fn resolve_nodes(ctx: &mut Ctx<'_>, nodes: &Value, field: &str) -> Out<Vec<Value
         out.push(json!({
             "user_id": user_id,
             "nickname": nickname,
-            "time": dp.opt_i64("time").ok().flatten().unwrap_or(ctx.now),
+            "time": custom.time.unwrap_or(ctx.now),
             "content": segs,
         }));
     }
@@ -524,35 +494,31 @@ pub fn send_forward(ctx: &mut Ctx<'_>, target: Target, nodes: &Value, field: &st
     Ok(json!({"message_id": sent["message_id"], "forward_id": fid, "res_id": fid}))
 }
 
-/// `send_group_forward_msg`, `send_private_forward_msg`, `send_forward_msg`.
-pub fn send_forward_action(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
-    let target = match action {
-        "send_group_forward_msg" => Target::Group(p.i64("group_id")?),
-        "send_private_forward_msg" => Target::Private(p.i64("user_id")?),
-        _ => target_of(p)?,
-    };
-    let field = if p.has("messages") {
-        "messages"
-    } else {
-        "message"
-    };
-    let nodes = p
-        .get(field)
-        .ok_or_else(|| Fail::bad("messages", "missing; expected an array of `node` segments"))?;
-    send_forward(ctx, target, nodes, field)
+/// `send_group_forward_msg`.
+pub fn send_group_forward_msg(ctx: &mut Ctx<'_>, p: &SendGroupForwardMsg) -> Out {
+    send_forward(ctx, Target::Group(p.group_id), &p.messages.0, "messages")
+}
+
+/// `send_private_forward_msg`.
+pub fn send_private_forward_msg(ctx: &mut Ctx<'_>, p: &SendPrivateForwardMsg) -> Out {
+    send_forward(ctx, Target::Private(p.user_id), &p.messages.0, "messages")
+}
+
+/// `send_forward_msg`.
+pub fn send_forward_msg(ctx: &mut Ctx<'_>, p: &SendForwardMsg) -> Out {
+    let target = target_of(p.message_type, p.group_id, p.user_id);
+    send_forward(ctx, target, &p.messages.0, "messages")
 }
 
 /// `get_msg`.
-pub fn get_msg(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let m = ctx.live_message(p.i64("message_id")?)?;
+pub fn get_msg(ctx: &mut Ctx<'_>, p: &GetMsg) -> Out {
+    let m = ctx.live_message(p.message_id)?;
     Ok(m.to_json(ctx.self_id))
 }
 
-/// `get_forward_msg` (by `id`, `message_id` or `res_id`).
-pub fn get_forward_msg(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let id = p
-        .str_any(&["id", "message_id", "res_id"])?
-        .ok_or_else(|| Fail::bad("id", "missing; expected the forward id"))?;
+/// `get_forward_msg`: by forward id, or by the id of a message holding one.
+pub fn get_forward_msg(ctx: &mut Ctx<'_>, p: &GetForwardMsg) -> Out {
+    let id = &p.id;
     let mut nodes: Option<String> = rusqlite::OptionalExtension::optional(ctx.db.query_row(
         "SELECT nodes FROM forwards WHERE self_id=?1 AND forward_id=?2",
         rusqlite::params![ctx.self_id, id],
@@ -579,7 +545,7 @@ pub fn get_forward_msg(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     }
     let nodes: Vec<Value> = nodes
         .and_then(|n| serde_json::from_str(&n).ok())
-        .ok_or_else(|| Fail::unknown("forward message", &id))?;
+        .ok_or_else(|| Fail::unknown("forward message", id))?;
     let messages: Vec<Value> = nodes
         .iter()
         .map(|n| {
@@ -604,24 +570,45 @@ pub fn get_forward_msg(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     Ok(json!({"messages": messages, "message": standard}))
 }
 
-/// `get_group_msg_history` / `get_friend_msg_history`.
-pub fn history(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
-    let (kind, peer) = if action == "get_group_msg_history" {
-        let g = p.i64("group_id")?;
-        ctx.group(g)?;
-        ("group", g)
-    } else {
-        let u = p.i64("user_id")?;
-        ctx.known_person(u)?;
-        ("private", u)
-    };
-    let count = p.i64_or("count", 20)?;
+/// `get_group_msg_history`.
+pub fn group_msg_history(ctx: &mut Ctx<'_>, p: &GetGroupMsgHistory) -> Out {
+    ctx.group(p.group_id)?;
+    history(
+        ctx,
+        "group",
+        p.group_id,
+        p.count,
+        p.message_seq,
+        p.reverse_order,
+    )
+}
+
+/// `get_friend_msg_history`.
+pub fn friend_msg_history(ctx: &mut Ctx<'_>, p: &GetFriendMsgHistory) -> Out {
+    ctx.known_person(p.user_id)?;
+    history(
+        ctx,
+        "private",
+        p.user_id,
+        p.count,
+        p.message_seq,
+        p.reverse_order,
+    )
+}
+
+/// Up to `count` messages of a chat up to `seq` (the latest when absent or 0), oldest first.
+fn history(
+    ctx: &Ctx<'_>,
+    kind: &str,
+    peer: i64,
+    count: i64,
+    seq: Option<i64>,
+    reverse: bool,
+) -> Out {
     if !(1..=1000).contains(&count) {
         return Err(Fail::bad("count", "expected 1 to 1000"));
     }
-    let seq = p.opt_i64("message_seq")?.filter(|s| *s > 0);
-    let reverse = p.bool_or("reverseOrder", false)? || p.bool_or("reverse_order", false)?;
-    let before = seq.unwrap_or(i64::MAX);
+    let before = seq.filter(|s| *s > 0).unwrap_or(i64::MAX);
     let mut page: Vec<Value> = ctx
         .messages_page(
             "message_type=? AND peer_id=? AND recalled=0 AND message_id<=?",
@@ -638,8 +625,8 @@ pub fn history(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
 }
 
 /// `delete_msg`: the bot recalls a message (its own, or as an admin).
-pub fn delete_msg(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let m = ctx.live_message(p.i64("message_id")?)?;
+pub fn delete_msg(ctx: &mut Ctx<'_>, p: &DeleteMsg) -> Out {
+    let m = ctx.live_message(p.message_id)?;
     recall(ctx, &m, ctx.self_id)?;
     Ok(Value::Null)
 }
@@ -726,9 +713,19 @@ pub fn set_essence(ctx: &mut Ctx<'_>, m: &MsgRow, operator: i64, add: bool) -> O
     Ok(())
 }
 
-/// `set_essence_msg` / `delete_essence_msg`.
-pub fn essence_action(ctx: &mut Ctx<'_>, add: bool, p: &P<'_>) -> Out {
-    let m = ctx.live_message(p.i64("message_id")?)?;
+/// `set_essence_msg`.
+pub fn set_essence_msg(ctx: &mut Ctx<'_>, p: &SetEssenceMsg) -> Out {
+    essence_action(ctx, p.message_id, true)
+}
+
+/// `delete_essence_msg`.
+pub fn delete_essence_msg(ctx: &mut Ctx<'_>, p: &DeleteEssenceMsg) -> Out {
+    essence_action(ctx, p.message_id, false)
+}
+
+/// The bot (an admin) adds or removes an essence message.
+fn essence_action(ctx: &mut Ctx<'_>, message_id: i64, add: bool) -> Out {
+    let m = ctx.live_message(message_id)?;
     if let Some(g) = m.group_id {
         ctx.require_role(
             g,
@@ -745,8 +742,8 @@ pub fn essence_action(ctx: &mut Ctx<'_>, add: bool, p: &P<'_>) -> Out {
 }
 
 /// `get_essence_msg_list`.
-pub fn essence_list(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
+pub fn essence_list(ctx: &mut Ctx<'_>, p: &GetEssenceMsgList) -> Out {
+    let g = p.group_id;
     ctx.group(g)?;
     let mut stmt = ctx.db.prepare(
         "SELECT message_id, operator_id, operator_time FROM essence WHERE self_id=?1 AND group_id=?2 ORDER BY operator_time, message_id",
@@ -775,14 +772,9 @@ pub fn essence_list(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
 }
 
 /// `set_msg_emoji_like`.
-pub fn set_emoji_like(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let m = ctx.live_message(p.i64("message_id")?)?;
-    let emoji = p
-        .str_any(&["emoji_id", "emojiId"])?
-        .filter(|e| !e.trim().is_empty())
-        .ok_or_else(|| Fail::bad("emoji_id", "missing; expected an emoji id"))?;
-    let set = p.bool_or("set", true)?;
-    emoji_like(ctx, &m, ctx.self_id, &emoji, set)?;
+pub fn set_emoji_like(ctx: &mut Ctx<'_>, p: &SetMsgEmojiLike) -> Out {
+    let m = ctx.live_message(p.message_id)?;
+    emoji_like(ctx, &m, ctx.self_id, &p.emoji_id, p.set)?;
     Ok(Value::Null)
 }
 
@@ -817,12 +809,9 @@ pub fn emoji_like(ctx: &mut Ctx<'_>, m: &MsgRow, user_id: i64, emoji: &str, set:
 }
 
 /// `fetch_emoji_like`.
-pub fn fetch_emoji_like(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let m = ctx.live_message(p.i64("message_id")?)?;
-    let emoji = p
-        .str_any(&["emojiId", "emoji_id"])?
-        .ok_or_else(|| Fail::bad("emojiId", "missing; expected an emoji id"))?;
-    let count = p.i64_or("count", 20)?.clamp(1, 1000);
+pub fn fetch_emoji_like(ctx: &mut Ctx<'_>, p: &FetchEmojiLike) -> Out {
+    let m = ctx.live_message(p.message_id)?;
+    let (emoji, count) = (&p.emoji_id, p.count.clamp(1, 1000));
     let mut stmt = ctx.db.prepare(
         "SELECT user_id FROM emoji_likes WHERE self_id=?1 AND message_id=?2 AND emoji_id=?3 ORDER BY time, user_id LIMIT ?4",
     )?;
@@ -846,68 +835,100 @@ pub fn fetch_emoji_like(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     )
 }
 
-/// `group_poke`, `friend_poke`, `send_poke`: the bot pokes someone.
-pub fn poke_action(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
-    let user_id = p.i64_any(&["user_id", "target_id"])?;
-    let group = match action {
-        "group_poke" => Some(p.i64("group_id")?),
-        "friend_poke" => None,
-        _ => p.opt_i64("group_id")?,
-    };
+/// `group_poke`.
+pub fn group_poke(ctx: &mut Ctx<'_>, p: &GroupPoke) -> Out {
+    poke(ctx, Some(p.group_id), p.user_id, p.target_id)
+}
+
+/// `friend_poke`.
+pub fn friend_poke(ctx: &mut Ctx<'_>, p: &FriendPoke) -> Out {
+    poke(ctx, None, p.user_id, p.target_id)
+}
+
+/// `send_poke`: in the group when one is given, else in the private chat.
+pub fn send_poke(ctx: &mut Ctx<'_>, p: &SendPoke) -> Out {
+    poke(ctx, p.group_id, p.user_id, p.target_id)
+}
+
+/// The bot pokes `target` (as NapCat: `user_id` when absent) in a group or
+/// in the private chat with `user_id`.
+fn poke(ctx: &mut Ctx<'_>, group: Option<i64>, user_id: i64, target: Option<i64>) -> Out {
+    let target_id = target.unwrap_or(user_id);
     match group {
         Some(g) => {
             ctx.group(g)?;
-            poke_notice(ctx, Target::Group(g), ctx.self_id, user_id)?;
+            poke_notice(ctx, Target::Group(g), ctx.self_id, target_id)?;
         }
         None => {
             private_sub_type(ctx, user_id)?;
-            poke_notice(ctx, Target::Private(user_id), ctx.self_id, user_id)?;
+            poke_notice(ctx, Target::Private(user_id), ctx.self_id, target_id)?;
         }
     }
     Ok(Value::Null)
 }
 
-/// `mark_msg_as_read`, `mark_group_msg_as_read`, `mark_private_msg_as_read`, `_mark_all_as_read`.
-pub fn mark_read(ctx: &mut Ctx<'_>, action: &str, p: &P<'_>) -> Out {
-    let chats: Vec<(String, i64)> = match action {
-        "mark_group_msg_as_read" => {
-            let g = p.i64("group_id")?;
-            ctx.group(g)?;
-            vec![("group".into(), g)]
+/// `mark_group_msg_as_read`.
+pub fn mark_group_msg_as_read(ctx: &mut Ctx<'_>, p: &MarkGroupMsgAsRead) -> Out {
+    read_group(ctx, p.group_id)
+}
+
+/// `mark_private_msg_as_read`.
+pub fn mark_private_msg_as_read(ctx: &mut Ctx<'_>, p: &MarkPrivateMsgAsRead) -> Out {
+    read_private(ctx, p.user_id)
+}
+
+/// `mark_msg_as_read`: the chat of `message_id`, else (NapCat) `user_id` or `group_id`.
+pub fn mark_msg_as_read(ctx: &mut Ctx<'_>, p: &MarkMsgAsRead) -> Out {
+    match (p.message_id, p.user_id, p.group_id) {
+        (Some(id), _, _) => {
+            let m = ctx.message(id)?;
+            mark_read(ctx, &m.message_type, m.peer_id)
         }
-        // NapCat's document shows `group_id` here; the real field is `user_id`.
-        "mark_private_msg_as_read" => {
-            let u = p.i64_any(&["user_id", "group_id"])?;
-            ctx.known_person(u)?;
-            vec![("private".into(), u)]
-        }
-        "mark_msg_as_read" => {
-            let m = ctx.message(p.i64("message_id")?)?;
-            vec![(m.message_type, m.peer_id)]
-        }
-        _ => {
-            let mut stmt = ctx
-                .db
-                .prepare("SELECT DISTINCT message_type, peer_id FROM messages WHERE self_id=?1")?;
-            let rows = stmt
-                .query_map([ctx.self_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows
-        }
-    };
-    for (kind, peer) in chats {
-        ctx.db.execute(
-            "INSERT OR REPLACE INTO reads(self_id, chat_type, peer_id, message_id)
-             VALUES(?1, ?2, ?3, (SELECT COALESCE(MAX(message_id), 0) FROM messages WHERE self_id=?1 AND message_type=?2 AND peer_id=?3))",
-            rusqlite::params![ctx.self_id, kind, peer],
-        )?;
+        (None, Some(u), _) => read_private(ctx, u),
+        (None, None, Some(g)) => read_group(ctx, g),
+        // The params struct refuses this.
+        (None, None, None) => Err(Fail::bad("message_id", "missing")),
     }
+}
+
+/// `_mark_all_as_read`: every chat.
+pub fn mark_all_as_read(ctx: &mut Ctx<'_>) -> Out {
+    let mut stmt = ctx
+        .db
+        .prepare("SELECT DISTINCT message_type, peer_id FROM messages WHERE self_id=?1")?;
+    let chats: Vec<(String, i64)> = stmt
+        .query_map([ctx.self_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    drop(stmt);
+    for (kind, peer) in chats {
+        mark_read(ctx, &kind, peer)?;
+    }
+    Ok(Value::Null)
+}
+
+fn read_group(ctx: &Ctx<'_>, group_id: i64) -> Out {
+    ctx.group(group_id)?;
+    mark_read(ctx, "group", group_id)
+}
+
+fn read_private(ctx: &Ctx<'_>, user_id: i64) -> Out {
+    ctx.known_person(user_id)?;
+    mark_read(ctx, "private", user_id)
+}
+
+/// Marks a chat read up to its latest message.
+fn mark_read(ctx: &Ctx<'_>, kind: &str, peer: i64) -> Out {
+    ctx.db.execute(
+        "INSERT OR REPLACE INTO reads(self_id, chat_type, peer_id, message_id)
+         VALUES(?1, ?2, ?3, (SELECT COALESCE(MAX(message_id), 0) FROM messages WHERE self_id=?1 AND message_type=?2 AND peer_id=?3))",
+        rusqlite::params![ctx.self_id, kind, peer],
+    )?;
     Ok(Value::Null)
 }
 
 /// `get_recent_contact`: the latest message of each chat, newest first.
-pub fn recent_contact(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let count = p.i64_or("count", 10)?;
+pub fn recent_contact(ctx: &mut Ctx<'_>, p: &GetRecentContact) -> Out {
+    let count = p.count;
     if count < 1 {
         return Err(Fail::bad("count", "expected a positive integer"));
     }

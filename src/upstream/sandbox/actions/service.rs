@@ -6,7 +6,11 @@
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::upstream::sandbox::params::{Fail, Out, P};
+use crate::protocol::action::{
+    ArkShareGroupEx, ArkSharePeer, CheckUrlSafely, DownloadFile, GetImage, GetRecord,
+    GetWordSlices, OcrImage, TranslateEn2zh,
+};
+use crate::upstream::sandbox::params::{Fail, Out};
 use crate::upstream::sandbox::store::{file_name, fnv, media_url, Ctx};
 
 /// Where the sandbox pretends its cache lives (nothing is written there).
@@ -32,10 +36,17 @@ pub fn ocr_text(image: &str) -> String {
         .join(" ")
 }
 
+/// Refuses an empty or blank string param.
+fn nonempty<'a>(field: &str, value: &'a str) -> Out<&'a str> {
+    if value.trim().is_empty() {
+        return Err(Fail::bad(field, "must not be empty"));
+    }
+    Ok(value)
+}
+
 /// `ocr_image` / `.ocr_image`.
-pub fn ocr(_ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let image = p.nonempty("image")?;
-    let text = ocr_text(&image);
+pub fn ocr(_ctx: &mut Ctx<'_>, p: &OcrImage) -> Out {
+    let text = ocr_text(nonempty("image", &p.image)?);
     let texts: Vec<Value> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -124,21 +135,12 @@ pub fn translate(text: &str) -> String {
 }
 
 /// `translate_en2zh`.
-pub fn translate_action(_ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let words = match p.get("words") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                w.as_str()
-                    .map(translate)
-                    .ok_or_else(|| Fail::bad("words", format!("element {i} is not a string")))
-            })
-            .collect::<Out<Vec<_>>>()?,
-        Some(_) => return Err(Fail::bad("words", "expected an array of strings")),
-        None => return Err(Fail::bad("words", "missing; expected an array of strings")),
-    };
-    Ok(json!(words))
+pub fn translate_action(_ctx: &mut Ctx<'_>, p: &TranslateEn2zh) -> Out {
+    Ok(json!(p
+        .words
+        .iter()
+        .map(|w| translate(w))
+        .collect::<Vec<_>>()))
 }
 
 const SAFE_HOSTS: &[&str] = &[
@@ -174,9 +176,8 @@ pub fn url_level(url: &str) -> i64 {
 }
 
 /// `check_url_safely`.
-pub fn check_url(_ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let url = p.nonempty("url")?;
-    Ok(json!({"level": url_level(&url)}))
+pub fn check_url(_ctx: &mut Ctx<'_>, p: &CheckUrlSafely) -> Out {
+    Ok(json!({"level": url_level(nonempty("url", &p.url)?)}))
 }
 
 /// Slices text into words: ASCII words and numbers whole, CJK text in pairs.
@@ -214,9 +215,8 @@ pub fn word_slices(text: &str) -> Vec<String> {
 }
 
 /// `.get_word_slices`.
-pub fn slices(_ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let content = p.str("content")?;
-    Ok(json!({"slices": word_slices(&content)}))
+pub fn slices(_ctx: &mut Ctx<'_>, p: &GetWordSlices) -> Out {
+    Ok(json!({"slices": word_slices(&p.content)}))
 }
 
 fn ark(prompt: &str, meta: Value) -> String {
@@ -226,10 +226,8 @@ fn ark(prompt: &str, meta: Value) -> String {
 }
 
 /// `ArkSharePeer`: a contact card for a user or a group.
-pub fn ark_share_peer(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let user = p.opt_i64("user_id")?;
-    let group = p.opt_i64("group_id")?;
-    let json = match (user, group) {
+pub fn ark_share_peer(ctx: &mut Ctx<'_>, p: &ArkSharePeer) -> Out {
+    let json = match (p.user_id, p.group_id) {
         (Some(u), None) => {
             let nick = ctx.known_person(u)?.0;
             ark(
@@ -246,12 +244,8 @@ pub fn ark_share_peer(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
                 "give either `user_id` or `group_id`, not both",
             ))
         }
-        (None, None) => {
-            return Err(Fail::bad(
-                "user_id",
-                "missing; give `user_id` or `group_id`",
-            ))
-        }
+        // The protocol already refuses this.
+        (None, None) => return Err(Fail::bad("user_id", "missing")),
     };
     Ok(json!({"errCode": 0, "errMsg": "", "arkJson": json}))
 }
@@ -267,42 +261,30 @@ fn group_ark(ctx: &Ctx<'_>, g: i64) -> Out<String> {
 }
 
 /// `ArkShareGroupEx`: the group card's ark JSON text.
-pub fn ark_share_group(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let g = p.i64("group_id")?;
-    Ok(json!(group_ark(ctx, g)?))
+pub fn ark_share_group(ctx: &mut Ctx<'_>, p: &ArkShareGroupEx) -> Out {
+    Ok(json!(group_ark(ctx, p.group_id)?))
 }
 
 /// `download_file`: nothing is fetched; the answer names the cache path the
 /// file would have (see docs/SANDBOX.md).
-pub fn download(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let url = p.opt_str("url")?.filter(|u| !u.is_empty());
-    let b64 = p.opt_str("base64")?.filter(|u| !u.is_empty());
-    let source = match (&url, &b64) {
+pub fn download(ctx: &mut Ctx<'_>, p: &DownloadFile) -> Out {
+    let url = p.url.as_deref().filter(|u| !u.is_empty());
+    let b64 = p.base64.as_deref().filter(|b| !b.is_empty());
+    let source = match (url, b64) {
         (Some(u), _) => {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err(Fail::bad("url", "expected an http:// or https:// URL"));
             }
-            u.clone()
+            u.to_owned()
         }
         (None, Some(b)) => format!("base64://{b}"),
         (None, None) => return Err(Fail::bad("url", "missing; give `url` or `base64`")),
     };
-    let threads = p.i64_or("thread_count", 1)?;
-    if !(1..=64).contains(&threads) {
+    if !(1..=64).contains(&p.thread_count.unwrap_or(1)) {
         return Err(Fail::bad("thread_count", "expected 1 to 64"));
     }
-    match p.get("headers") {
-        None | Some(Value::String(_)) => {}
-        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
-        Some(_) => {
-            return Err(Fail::bad(
-                "headers",
-                "expected a string or an array of strings",
-            ))
-        }
-    }
-    let name = match p.opt_str("name")? {
-        Some(n) if !n.is_empty() => n,
+    let name = match p.name.as_deref() {
+        Some(n) if !n.is_empty() => n.to_owned(),
         _ => format!("{:016x}", fnv(source.as_bytes())),
     };
     Ok(
@@ -334,9 +316,8 @@ fn find_media(ctx: &Ctx<'_>, kind: &str, file: &str) -> Out<(String, String, i64
 }
 
 /// `get_image`: an image that appeared in a stored message.
-pub fn get_image(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let file = p.nonempty("file")?;
-    let (stored, url, size) = find_media(ctx, "image", &file)?;
+pub fn get_image(ctx: &mut Ctx<'_>, p: &GetImage) -> Out {
+    let (stored, url, size) = find_media(ctx, "image", nonempty("file", &p.file)?)?;
     let name = file_name(&stored);
     Ok(
         json!({"file": format!("{CACHE_DIR}/image/{name}"), "filename": name, "size": size,
@@ -344,19 +325,11 @@ pub fn get_image(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
     )
 }
 
-const RECORD_FORMATS: &[&str] = &["mp3", "amr", "wma", "m4a", "spx", "ogg", "wav", "flac"];
-
 /// `get_record`: a voice message that appeared in a stored message, "converted".
-pub fn get_record(ctx: &mut Ctx<'_>, p: &P<'_>) -> Out {
-    let file = p.nonempty("file")?;
-    let format = p.str_or("out_format", "mp3")?;
-    if !RECORD_FORMATS.contains(&format.as_str()) {
-        return Err(Fail::bad(
-            "out_format",
-            format!("expected one of {}", RECORD_FORMATS.join(", ")),
-        ));
-    }
-    let (stored, url, size) = find_media(ctx, "record", &file)?;
+pub fn get_record(ctx: &mut Ctx<'_>, p: &GetRecord) -> Out {
+    // `out_format` is one of the standard's formats (a protocol check).
+    let format = p.out_format.as_str();
+    let (stored, url, size) = find_media(ctx, "record", nonempty("file", &p.file)?)?;
     let name = file_name(&stored);
     let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
     Ok(
