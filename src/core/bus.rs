@@ -12,7 +12,9 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::watch;
@@ -495,6 +497,33 @@ mod tests {
             out.iter().map(|e| e.seq).collect::<Vec<_>>(),
             vec![4, 5, 6, 7, 8]
         );
+    }
+
+    // Virtual time: the age limit is exact, whatever the machine's load.
+    #[tokio::test(start_paused = true)]
+    async fn events_older_than_max_age_are_evicted_by_the_next_publish() {
+        let retention = Retention {
+            max_age: Duration::from_secs(60),
+            ..Retention::default()
+        };
+        let log = Arc::new(EventLog::new(retention, 1));
+        log.publish_value(&notice(0));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        log.publish_value(&notice(1));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        log.publish_value(&notice(2));
+        assert_eq!(log.first_retained(), 1, "exactly max_age old: still kept");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        log.publish_value(&notice(3));
+        assert_eq!(
+            log.first_retained(),
+            2,
+            "the first is now older than max_age"
+        );
+        tokio::time::advance(Duration::from_secs(31)).await;
+        log.publish_value(&notice(4));
+        assert_eq!(log.first_retained(), 3);
+        assert_eq!(log.head(), 6);
     }
 
     #[test]

@@ -8,7 +8,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use futures::{Sink, SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -393,17 +395,16 @@ where
         let mut probe = Probe::default();
         let mut probe_armed = false;
         let mut probed: u64 = 0;
-        let mut last_probe = tokio::time::Instant::now() - hub.settings.confirm_interval;
+        let mut last_probe = Instant::now() - hub.settings.confirm_interval;
         let mut replay_probed = false;
         let hb_every = hub.settings.heartbeat_interval;
         let mut heartbeat = tokio::time::interval_at(
-            tokio::time::Instant::now() + hb_every.max(Duration::from_millis(1)),
+            Instant::now() + hb_every.max(Duration::from_millis(1)),
             hb_every.max(Duration::from_millis(1)),
         );
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let ping_every = hub.settings.ping_interval;
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Allocated on first use: an idle app costs nothing here (2.5 KiB
         // per connection if allocated up front).
@@ -487,10 +488,10 @@ where
                             if !replay_probed && s.cursor >= replay_until {
                                 // The end of a replay is confirmed at once.
                                 replay_probed = true;
-                                probe.set(tokio::time::Instant::now());
+                                probe.set(Instant::now());
                                 probe_armed = true;
                             } else if !probe_armed {
-                                let now = tokio::time::Instant::now();
+                                let now = Instant::now();
                                 probe.set((last_probe + hub.settings.confirm_interval).max(now));
                                 probe_armed = true;
                             }
@@ -509,7 +510,7 @@ where
                 }
                 () = probe.wait(), if probe_armed => {
                     probe_armed = false;
-                    let now = tokio::time::Instant::now();
+                    let now = Instant::now();
                     let outstanding = confirmed.load(Ordering::Acquire) < probed;
                     let upto = written.load(Ordering::Relaxed);
                     if upto <= confirmed.load(Ordering::Acquire) {
@@ -580,7 +581,7 @@ where
 struct Probe(Option<std::pin::Pin<Box<tokio::time::Sleep>>>);
 
 impl Probe {
-    fn set(&mut self, at: tokio::time::Instant) {
+    fn set(&mut self, at: Instant) {
         match &mut self.0 {
             Some(sleep) => sleep.as_mut().reset(at),
             None => self.0 = Some(Box::pin(tokio::time::sleep_until(at))),

@@ -280,10 +280,7 @@ async fn quick_operation_turns_into_real_actions() {
 
 #[tokio::test]
 async fn quick_operation_on_a_sandbox_event_replies_recalls_and_bans() {
-    let gw = start(
-        "[[listen]]\naddress = \"127.0.0.1:0\"\napp = { message_sent = true }\n",
-    )
-    .await;
+    let gw = start("[[listen]]\naddress = \"127.0.0.1:0\"\napp = { message_sent = true }\n").await;
     // Events on one connection, answers on another: waiting for an answer skips frames.
     let mut app = app(&gw, "/event", "").await;
     let mut api = AppClient::connect(&ws_url(&gw, "/api"), None)

@@ -16,3 +16,4 @@ mod rawws;
 mod reload;
 mod reverse;
 mod upstream;
+mod virtual_time;
