@@ -394,7 +394,7 @@ impl Config {
         };
         for (i, l) in self.listen.iter().enumerate() {
             check_listen(format!("listen[{i}].address"), &l.address, &l.access_token)?;
-            check_app(&format!("listen[{i}].app"), &l.app)?;
+            check_app(&format!("listen[{i}].app"), &l.options)?;
             if l.max_connections == 0 {
                 return invalid(
                     format!("listen[{i}].max_connections"),
@@ -475,7 +475,7 @@ impl Config {
                     "must be > 0 and not above max_reconnect_interval_ms".into(),
                 );
             }
-            check_app(&key("app"), &r.app)?;
+            check_app(&key("app"), &r.options)?;
         }
         for (i, t) in self.http_post.iter().enumerate() {
             let key = |k: &str| format!("http_post[{i}].{k}");
@@ -500,7 +500,7 @@ impl Config {
                     "must be non-empty and unique".into(),
                 );
             }
-            check_app(&format!("apps[{i}].app"), &a.app)?;
+            check_app(&format!("apps[{i}].app"), &a.options)?;
         }
         Ok(())
     }

@@ -19,7 +19,8 @@ pub struct ListenConfig {
     /// Token apps must present (`Authorization: Bearer` or `?access_token=`); empty = none.
     pub access_token: Secret,
     /// Delivery options of anonymous apps on this listener.
-    pub app: AppOptions,
+    #[serde(rename = "app")]
+    pub options: AppOptions,
     /// Web origins (`https://host[:port]`) whose pages may call this
     /// listener; every other page is refused (its own origin always works).
     pub allowed_origins: Vec<String>,
@@ -32,7 +33,7 @@ impl Default for ListenConfig {
         Self {
             address: String::from(DEFAULT_LISTEN),
             access_token: Secret::default(),
-            app: AppOptions::default(),
+            options: AppOptions::default(),
             allowed_origins: Vec::new(),
             max_connections: 10_000,
         }
@@ -50,7 +51,8 @@ pub struct NamedAppConfig {
     pub access_token: Secret,
     /// Delivery options.
     #[serde(default)]
-    pub app: AppOptions,
+    #[serde(rename = "app")]
+    pub options: AppOptions,
     /// A second live session of this app: `replace` the older one (default) or `refuse` the newer.
     #[serde(default)]
     pub on_duplicate: crate::core::SessionOnDuplicate,
@@ -94,7 +96,8 @@ pub struct ReverseConfig {
     /// `User-Agent` header.
     pub user_agent: String,
     /// Delivery options.
-    pub app: AppOptions,
+    #[serde(rename = "app")]
+    pub options: AppOptions,
 }
 
 impl Default for ReverseConfig {
@@ -109,7 +112,7 @@ impl Default for ReverseConfig {
             reconnect_interval_ms: 1_000,
             max_reconnect_interval_ms: 30_000,
             user_agent: format!("onebot-gateway/{}", env!("CARGO_PKG_VERSION")),
-            app: AppOptions::default(),
+            options: AppOptions::default(),
         }
     }
 }
@@ -147,7 +150,8 @@ pub struct HttpPostConfig {
     /// `User-Agent` header.
     pub user_agent: String,
     /// Delivery options (post format, message_sent).
-    pub app: AppOptions,
+    #[serde(rename = "app")]
+    pub options: AppOptions,
 }
 
 impl Default for HttpPostConfig {
@@ -161,7 +165,7 @@ impl Default for HttpPostConfig {
             retry_interval_ms: 1_000,
             max_retry_interval_ms: 30_000,
             user_agent: format!("onebot-gateway/{}", env!("CARGO_PKG_VERSION")),
-            app: AppOptions::default(),
+            options: AppOptions::default(),
         }
     }
 }

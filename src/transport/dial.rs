@@ -276,7 +276,7 @@ async fn dial_app(
         let ctx = hub.registry.register_app(
             bot.clone(),
             role,
-            target.app.clone(),
+            target.options.clone(),
             role.receives_events().then(|| identity.clone()),
             url.clone(),
             crate::core::SessionOnDuplicate::Replace,

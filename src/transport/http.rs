@@ -320,8 +320,8 @@ fn is_upgrade(req: &Request) -> bool {
 async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let (path_bot, target) = match (parse_app_path(&path), super::http_api::parse_action_path(&path)) {
-        (Some((bot, role)), _) => (bot, Target::Socket(role)),
-        (None, Some((bot, action))) if !is_upgrade(&req) => (bot, Target::Action(action.to_owned())),
+        (Some((bot, role)), _) => (bot, Endpoint::Socket(role)),
+        (None, Some((bot, action))) if !is_upgrade(&req) => (bot, Endpoint::Action(action.to_owned())),
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
@@ -347,10 +347,10 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
         Err(resp) => return resp,
     };
     let role = match target {
-        Target::Action(action) => {
+        Endpoint::Action(action) => {
             return super::http_api::serve_action(&l, bot, caller, &action, req).await
         }
-        Target::Socket(role) => role,
+        Endpoint::Socket(role) => role,
     };
     let hub = l.hub.clone();
     let config = super::app_ws_config(hub.settings.max_inbound_frame_bytes);
@@ -373,7 +373,8 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
     })
 }
 
-enum Target {
+/// What a request path names: a WebSocket endpoint (by role) or one HTTP API action.
+enum Endpoint {
     Socket(Role),
     Action(String),
 }

@@ -133,7 +133,7 @@ async fn deliver(
     let ctx = hub.registry.register_app(
         bot.clone(),
         Role::Event,
-        target.app.clone(),
+        target.options.clone(),
         Some(identity.clone()),
         target.url.clone(),
         crate::core::SessionOnDuplicate::Replace,

@@ -130,7 +130,7 @@ impl AppListener {
             {
                 return Ok(Caller {
                     identity: Some(app.name.clone()),
-                    options: app.app.clone(),
+                    options: app.options.clone(),
                     on_duplicate: app.on_duplicate,
                 });
             }
@@ -139,13 +139,13 @@ impl AppListener {
         match query.get("app") {
             None => Ok(Caller {
                 identity: None,
-                options: config.app,
+                options: config.options,
                 on_duplicate: SessionOnDuplicate::Replace,
             }),
             Some(name) => match apps.iter().find(|a| &a.name == name) {
                 Some(app) if app.access_token.is_empty() => Ok(Caller {
                     identity: Some(app.name.clone()),
-                    options: app.app.clone(),
+                    options: app.options.clone(),
                     on_duplicate: app.on_duplicate,
                 }),
                 Some(_) => Err(error(

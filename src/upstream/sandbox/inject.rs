@@ -19,10 +19,10 @@ use serde_json::{json, Value};
 
 use super::actions::{account, file, group, message};
 use super::params::{Fail, Out};
-use super::store::{Ctx, Role};
+use super::store::{Ctx, MemberRole};
 use super::Sandbox;
 use crate::protocol::action::{FromParams, Params};
-use message::Target;
+use message::Chat;
 
 /// The routes, relative to where the gateway mounts them (`/sandbox`).
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
@@ -190,7 +190,7 @@ fn say(ctx: &mut Ctx<'_>, p: &Say) -> Out {
             if m.ban_until > ctx.now {
                 return Err(Fail::forbidden(format!("{user} is muted in group {g}")));
             }
-            if grp.whole_ban && m.role == Role::Member {
+            if grp.whole_ban && m.role == MemberRole::Member {
                 return Err(Fail::forbidden(format!(
                     "group {g} is muted (whole-group ban)"
                 )));
@@ -200,7 +200,7 @@ fn say(ctx: &mut Ctx<'_>, p: &Say) -> Out {
                     "anonymous chat is off in group {g}"
                 )));
             }
-            Target::Group(g)
+            Chat::Group(g)
         }
         None => {
             if anonymous {
@@ -210,11 +210,11 @@ fn say(ctx: &mut Ctx<'_>, p: &Say) -> Out {
                 ));
             }
             ctx.ensure_person(user)?;
-            Target::Private(user)
+            Chat::Private(user)
         }
     };
     let anon = match (anonymous, target) {
-        (true, Target::Group(g)) => group::anonymous_of(g, user),
+        (true, Chat::Group(g)) => group::anonymous_of(g, user),
         _ => Value::Null,
     };
     let row = message::receive(ctx, target, user, segs, anon)?;
@@ -228,11 +228,11 @@ fn poke(ctx: &mut Ctx<'_>, p: &Poke) -> Out {
     match p.group_id {
         Some(g) => {
             ensure_member(ctx, g, user)?;
-            message::poke_notice(ctx, Target::Group(g), user, target_id)?;
+            message::poke_notice(ctx, Chat::Group(g), user, target_id)?;
         }
         None => {
             ctx.ensure_person(user)?;
-            message::poke_notice(ctx, Target::Private(user), user, target_id)?;
+            message::poke_notice(ctx, Chat::Private(user), user, target_id)?;
         }
     }
     Ok(json!({}))
@@ -249,7 +249,7 @@ fn owner_or_bot(ctx: &Ctx<'_>, g: i64) -> Out<i64> {
     Ok(ctx
         .members(g)?
         .into_iter()
-        .find(|m| m.role == Role::Owner)
+        .find(|m| m.role == MemberRole::Owner)
         .map_or(ctx.self_id, |m| m.user_id))
 }
 
@@ -351,14 +351,14 @@ fn leave(ctx: &mut Ctx<'_>, p: &Leave) -> Out {
     };
     if operator != u {
         let op = ctx.member_req(g, operator)?;
-        if op.role < Role::Admin || op.role <= m.role {
+        if op.role < MemberRole::Admin || op.role <= m.role {
             return Err(Fail::forbidden(format!(
                 "{operator} ({}) cannot kick {u} ({}) from group {g}",
                 op.role.as_str(),
                 m.role.as_str()
             )));
         }
-    } else if m.role == Role::Owner {
+    } else if m.role == MemberRole::Owner {
         return Err(Fail::forbidden(format!(
             "{u} owns group {g} and cannot just leave it"
         )));
@@ -391,7 +391,7 @@ fn ban(ctx: &mut Ctx<'_>, p: &Ban) -> Out {
         .map_err(|_| Fail::bad("operator_id", "this is the bot itself; use set_group_ban"))?;
     let target = ctx.member_req(g, u)?;
     let op = ctx.member_req(g, operator)?;
-    if op.role < Role::Admin || op.role <= target.role {
+    if op.role < MemberRole::Admin || op.role <= target.role {
         return Err(Fail::forbidden(format!(
             "{operator} ({}) cannot mute {u} ({}) in group {g}",
             op.role.as_str(),
@@ -410,7 +410,11 @@ fn admin(ctx: &mut Ctx<'_>, p: &Admin) -> Out {
     if u == owner {
         return Err(Fail::forbidden(format!("{u} is the owner of group {g}")));
     }
-    let new = if enable { Role::Admin } else { Role::Member };
+    let new = if enable {
+        MemberRole::Admin
+    } else {
+        MemberRole::Member
+    };
     if target.role != new {
         ctx.db.execute(
             "UPDATE members SET role=?4 WHERE self_id=?1 AND group_id=?2 AND user_id=?3",

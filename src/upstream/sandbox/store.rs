@@ -251,7 +251,7 @@ pub type PersonInfo = (String, String, i64, String, i64);
 
 /// A member's role, ordered by power.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
+pub enum MemberRole {
     /// `member`
     Member,
     /// `admin`
@@ -260,7 +260,7 @@ pub enum Role {
     Owner,
 }
 
-impl Role {
+impl MemberRole {
     /// Parses the stored role.
     pub fn parse(s: &str) -> Self {
         match s {
@@ -307,7 +307,7 @@ pub struct MemberRow {
     /// Card.
     pub card: String,
     /// Role.
-    pub role: Role,
+    pub role: MemberRole,
     /// Special title.
     pub title: String,
     /// Level.
@@ -598,21 +598,21 @@ impl<'a> Ctx<'a> {
     }
 
     /// The bot's role in a (known) group.
-    pub fn bot_role(&self, group_id: i64) -> Out<Role> {
+    pub fn bot_role(&self, group_id: i64) -> Out<MemberRole> {
         self.group(group_id)?;
         Ok(self
             .member(group_id, self.self_id)?
             .map(|m| m.role)
-            .unwrap_or(Role::Member))
+            .unwrap_or(MemberRole::Member))
     }
 
     /// Fails with 1403 unless the bot is at least `min` in the group.
-    pub fn require_role(&self, group_id: i64, min: Role, what: &str) -> Out<Role> {
+    pub fn require_role(&self, group_id: i64, min: MemberRole, what: &str) -> Out<MemberRole> {
         let role = self.bot_role(group_id)?;
         if role < min {
             return Err(Fail::forbidden(format!(
                 "{what} needs the bot to be {} of group {group_id} (it is {})",
-                if min == Role::Owner {
+                if min == MemberRole::Owner {
                     "the owner"
                 } else {
                     "an admin or the owner"
@@ -631,7 +631,7 @@ impl<'a> Ctx<'a> {
                 "{what}: the bot cannot do this to itself"
             )));
         }
-        let role = self.require_role(group_id, Role::Admin, what)?;
+        let role = self.require_role(group_id, MemberRole::Admin, what)?;
         if target.role >= role {
             return Err(Fail::forbidden(format!(
                 "{what}: {user_id} is {} of group {group_id}, the bot is only {}",
@@ -659,7 +659,11 @@ impl<'a> Ctx<'a> {
             s["card"] = json!(m.as_ref().map(|m| m.card.clone()).unwrap_or_default());
             s["area"] = json!(area);
             s["level"] = json!(m.as_ref().map(|m| m.level).unwrap_or(level).to_string());
-            s["role"] = json!(m.as_ref().map(|m| m.role).unwrap_or(Role::Member).as_str());
+            s["role"] = json!(m
+                .as_ref()
+                .map(|m| m.role)
+                .unwrap_or(MemberRole::Member)
+                .as_str());
             s["title"] = json!(m.map(|m| m.title).unwrap_or_default());
         } else {
             s["card"] = json!("");
@@ -785,7 +789,7 @@ fn member_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
     Ok(MemberRow {
         user_id: r.get(0)?,
         card: r.get(1)?,
-        role: Role::parse(&r.get::<_, String>(2)?),
+        role: MemberRole::parse(&r.get::<_, String>(2)?),
         title: r.get(3)?,
         level: r.get(4)?,
         join_time: r.get(5)?,

@@ -9,7 +9,7 @@ use crate::protocol::action::{
     SetGroupFileFolder, UploadGroupFile,
 };
 use crate::upstream::sandbox::params::{Fail, Out};
-use crate::upstream::sandbox::store::{file_name, Ctx, Role};
+use crate::upstream::sandbox::store::{file_name, Ctx, MemberRole};
 
 /// Files a group may hold.
 pub const FILE_LIMIT: i64 = 10_000;
@@ -356,7 +356,7 @@ fn new_folder(ctx: &mut Ctx<'_>, g: i64, name: &str, field: &str) -> Out {
     if name.contains('/') || name.chars().count() > 96 {
         return Err(Fail::bad(field, "at most 96 characters, no `/`"));
     }
-    ctx.require_role(g, Role::Admin, "creating a group folder")?;
+    ctx.require_role(g, MemberRole::Admin, "creating a group folder")?;
     let dup = folders_in(ctx, g, "/")?.iter().any(|f| f.name == name);
     if dup {
         return Err(Fail::invalid(format!(
@@ -386,7 +386,7 @@ pub fn delete_file(ctx: &mut Ctx<'_>, p: &DelGroupFile) -> Out {
     ctx.group(g)?;
     let f = find_file(ctx, g, &p.file_id)?;
     if f.uploader != ctx.self_id {
-        ctx.require_role(g, Role::Admin, "deleting someone else's file")?;
+        ctx.require_role(g, MemberRole::Admin, "deleting someone else's file")?;
     }
     ctx.db.execute(
         "DELETE FROM files WHERE self_id=?1 AND group_id=?2 AND file_id=?3",
@@ -404,7 +404,7 @@ pub fn delete_folder(ctx: &mut Ctx<'_>, p: &DelGroupFileFolder) -> Out {
         return Err(Fail::bad("folder_id", "the root folder cannot be deleted"));
     }
     check_folder(ctx, g, folder)?;
-    ctx.require_role(g, Role::Admin, "deleting a group folder")?;
+    ctx.require_role(g, MemberRole::Admin, "deleting a group folder")?;
     for table in ["files", "folders"] {
         ctx.db.execute(
             &format!("DELETE FROM {table} WHERE self_id=?1 AND group_id=?2 AND folder_id=?3"),

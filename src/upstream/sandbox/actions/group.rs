@@ -12,7 +12,7 @@ use crate::protocol::action::{
     SetGroupSpecialTitle, SetGroupWholeBan,
 };
 use crate::upstream::sandbox::params::{Fail, Out};
-use crate::upstream::sandbox::store::{Ctx, GroupRow, MemberRow, Role};
+use crate::upstream::sandbox::store::{Ctx, GroupRow, MemberRole, MemberRow};
 
 fn group_json(ctx: &Ctx<'_>, g: &GroupRow) -> Out<Value> {
     let count: i64 = ctx.db.query_row(
@@ -256,7 +256,7 @@ pub fn anonymous_ban(ctx: &mut Ctx<'_>, p: &SetGroupAnonymousBan) -> Out {
             .ok_or_else(|| Fail::bad("anonymous", "expected an object with a string `flag`"))?,
         None => p.flag.as_deref().unwrap_or_default(),
     };
-    ctx.require_role(g, Role::Admin, "set_group_anonymous_ban")?;
+    ctx.require_role(g, MemberRole::Admin, "set_group_anonymous_ban")?;
     let real = anonymous_owner(ctx, g, flag)?;
     ban_member(ctx, g, real, ANONYMOUS_USER_ID, d, ctx.self_id)?;
     Ok(Value::Null)
@@ -289,7 +289,7 @@ pub fn anonymous_of(g: i64, user_id: i64) -> Value {
 /// `set_group_whole_ban`.
 pub fn whole_ban(ctx: &mut Ctx<'_>, p: &SetGroupWholeBan) -> Out {
     let (g, enable) = (p.group_id, p.enable);
-    ctx.require_role(g, Role::Admin, "set_group_whole_ban")?;
+    ctx.require_role(g, MemberRole::Admin, "set_group_whole_ban")?;
     ctx.db.execute(
         "UPDATE groups SET whole_ban=?3 WHERE self_id=?1 AND group_id=?2",
         rusqlite::params![ctx.self_id, g, enable],
@@ -305,12 +305,16 @@ pub fn whole_ban(ctx: &mut Ctx<'_>, p: &SetGroupWholeBan) -> Out {
 /// `set_group_admin`.
 pub fn admin(ctx: &mut Ctx<'_>, p: &SetGroupAdmin) -> Out {
     let (g, u, enable) = (p.group_id, p.user_id, p.enable);
-    ctx.require_role(g, Role::Owner, "set_group_admin")?;
+    ctx.require_role(g, MemberRole::Owner, "set_group_admin")?;
     let m = ctx.member_req(g, u)?;
-    if m.role == Role::Owner {
+    if m.role == MemberRole::Owner {
         return Err(Fail::forbidden(format!("{u} is the owner of group {g}")));
     }
-    let new = if enable { Role::Admin } else { Role::Member };
+    let new = if enable {
+        MemberRole::Admin
+    } else {
+        MemberRole::Member
+    };
     if m.role != new {
         ctx.db.execute(
             "UPDATE members SET role=?4 WHERE self_id=?1 AND group_id=?2 AND user_id=?3",
@@ -327,7 +331,7 @@ pub fn admin(ctx: &mut Ctx<'_>, p: &SetGroupAdmin) -> Out {
 /// `set_group_anonymous`.
 pub fn anonymous(ctx: &mut Ctx<'_>, p: &SetGroupAnonymous) -> Out {
     let g = p.group_id;
-    ctx.require_role(g, Role::Admin, "set_group_anonymous")?;
+    ctx.require_role(g, MemberRole::Admin, "set_group_anonymous")?;
     ctx.db.execute(
         "UPDATE groups SET anonymous=?3 WHERE self_id=?1 AND group_id=?2",
         rusqlite::params![ctx.self_id, g, p.enable],
@@ -368,7 +372,7 @@ pub fn card(ctx: &mut Ctx<'_>, p: &SetGroupCard) -> Out {
 pub fn name(ctx: &mut Ctx<'_>, p: &SetGroupName) -> Out {
     let g = p.group_id;
     nonempty("group_name", &p.group_name)?;
-    ctx.require_role(g, Role::Admin, "set_group_name")?;
+    ctx.require_role(g, MemberRole::Admin, "set_group_name")?;
     ctx.db.execute(
         "UPDATE groups SET name=?3 WHERE self_id=?1 AND group_id=?2",
         rusqlite::params![ctx.self_id, g, p.group_name],
@@ -388,7 +392,7 @@ pub fn head(ctx: &mut Ctx<'_>, p: &SetGroupHead) -> Out {
 
 fn set_avatar(ctx: &mut Ctx<'_>, g: i64, file: &str, what: &str) -> Out {
     nonempty("file", file)?;
-    ctx.require_role(g, Role::Admin, what)?;
+    ctx.require_role(g, MemberRole::Admin, what)?;
     ctx.db.execute(
         "UPDATE groups SET avatar=?3 WHERE self_id=?1 AND group_id=?2",
         rusqlite::params![ctx.self_id, g, file],
@@ -399,7 +403,7 @@ fn set_avatar(ctx: &mut Ctx<'_>, g: i64, file: &str, what: &str) -> Out {
 /// `set_group_leave`.
 pub fn leave(ctx: &mut Ctx<'_>, p: &SetGroupLeave) -> Out {
     let g = p.group_id;
-    if ctx.bot_role(g)? == Role::Owner && !p.is_dismiss {
+    if ctx.bot_role(g)? == MemberRole::Owner && !p.is_dismiss {
         return Err(Fail::forbidden(format!(
             "the bot owns group {g}: pass `is_dismiss: true` to dismiss it"
         )));
@@ -414,7 +418,7 @@ pub fn special_title(ctx: &mut Ctx<'_>, p: &SetGroupSpecialTitle) -> Out {
     if title.chars().count() > 18 {
         return Err(Fail::bad("special_title", "at most 18 characters"));
     }
-    ctx.require_role(g, Role::Owner, "set_group_special_title")?;
+    ctx.require_role(g, MemberRole::Owner, "set_group_special_title")?;
     ctx.member_req(g, u)?;
     ctx.db.execute(
         "UPDATE members SET title=?4 WHERE self_id=?1 AND group_id=?2 AND user_id=?3",
@@ -488,7 +492,7 @@ pub fn honor(ctx: &mut Ctx<'_>, p: &GetGroupHonorInfo) -> Out {
             .filter(|m| {
                 m.user_id != ctx.self_id
                     && ctx.now - m.join_time < 7 * 86_400
-                    && m.role == Role::Member
+                    && m.role == MemberRole::Member
             })
             .map(|m| m.user_id)
             .collect();
@@ -518,9 +522,9 @@ pub fn at_all_remain(ctx: &mut Ctx<'_>, p: &GetGroupAtAllRemain) -> Out {
     let role = ctx.bot_role(g)?;
     let left = at_all_remaining(ctx, g)?;
     Ok(json!({
-        "can_at_all": role >= Role::Admin && left > 0,
+        "can_at_all": role >= MemberRole::Admin && left > 0,
         "remain_at_all_count_for_group": left,
-        "remain_at_all_count_for_uin": if role >= Role::Admin { left } else { 0 },
+        "remain_at_all_count_for_uin": if role >= MemberRole::Admin { left } else { 0 },
     }))
 }
 
@@ -529,7 +533,7 @@ pub fn send_notice(ctx: &mut Ctx<'_>, p: &SendGroupNotice) -> Out {
     let (g, content) = (p.group_id, &p.content);
     let image = p.image.as_deref().unwrap_or_default();
     nonempty("content", content)?;
-    ctx.require_role(g, Role::Admin, "_send_group_notice")?;
+    ctx.require_role(g, MemberRole::Admin, "_send_group_notice")?;
     let n = ctx.next("notice_id")?;
     let id = format!("sandbox-notice-{g}-{n}");
     ctx.db.execute(
@@ -566,7 +570,7 @@ pub fn get_notices(ctx: &mut Ctx<'_>, p: &GetGroupNotice) -> Out {
 pub fn del_notice(ctx: &mut Ctx<'_>, p: &DelGroupNotice) -> Out {
     let (g, id) = (p.group_id, &p.notice_id);
     nonempty("notice_id", id)?;
-    ctx.require_role(g, Role::Admin, "_del_group_notice")?;
+    ctx.require_role(g, MemberRole::Admin, "_del_group_notice")?;
     let n = ctx.db.execute(
         "DELETE FROM group_notices WHERE self_id=?1 AND group_id=?2 AND notice_id=?3",
         rusqlite::params![ctx.self_id, g, id],
@@ -674,7 +678,7 @@ pub fn group_request(ctx: &mut Ctx<'_>, p: &SetGroupAddRequest) -> Out {
         }
     }
     if r.sub_type == "add" {
-        ctx.require_role(r.group_id, Role::Admin, "set_group_add_request")?;
+        ctx.require_role(r.group_id, MemberRole::Admin, "set_group_add_request")?;
     }
     settle(ctx, flag, p.approve)?;
     if p.approve {

@@ -12,18 +12,18 @@ use crate::protocol::action::{
 };
 use crate::protocol::message::{to_array, to_cq_string, Message, MessageSegment, Node, Segment};
 use crate::upstream::sandbox::params::{Fail, Out};
-use crate::upstream::sandbox::store::{media_url, seg_str, Ctx, MsgRow, Role};
+use crate::upstream::sandbox::store::{media_url, seg_str, Ctx, MemberRole, MsgRow};
 
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub enum Chat {
     /// A group.
     Group(i64),
     /// A private chat with a user.
     Private(i64),
 }
 
-impl Target {
+impl Chat {
     /// The group, for a group target.
     pub fn group_id(self) -> Option<i64> {
         match self {
@@ -123,12 +123,12 @@ pub fn private_sub_type(ctx: &Ctx<'_>, user_id: i64) -> Out<&'static str> {
 
 /// Sends a message from the bot: checks the target, turns `poke` segments
 /// into poke notices, stores the rest and publishes `message_sent`.
-pub fn send(ctx: &mut Ctx<'_>, target: Target, segs: Vec<Value>) -> Out<Value> {
+pub fn send(ctx: &mut Ctx<'_>, target: Chat, segs: Vec<Value>) -> Out<Value> {
     if !segs.is_empty() && segs.iter().all(|s| seg_type(s) == "node") {
         return send_forward(ctx, target, &Value::Array(segs), "message");
     }
     let sub_type = match target {
-        Target::Group(g) => {
+        Chat::Group(g) => {
             let group = ctx.group(g)?;
             let me = ctx.member_req(g, ctx.self_id)?;
             if me.ban_until > ctx.now {
@@ -137,14 +137,14 @@ pub fn send(ctx: &mut Ctx<'_>, target: Target, segs: Vec<Value>) -> Out<Value> {
                     me.ban_until
                 )));
             }
-            if group.whole_ban && me.role == Role::Member {
+            if group.whole_ban && me.role == MemberRole::Member {
                 return Err(Fail::forbidden(format!(
                     "group {g} is muted (whole-group ban)"
                 )));
             }
             "normal"
         }
-        Target::Private(u) => private_sub_type(ctx, u)?,
+        Chat::Private(u) => private_sub_type(ctx, u)?,
     };
     let mut kept = Vec::with_capacity(segs.len());
     let mut pokes = Vec::new();
@@ -153,8 +153,8 @@ pub fn send(ctx: &mut Ctx<'_>, target: Target, segs: Vec<Value>) -> Out<Value> {
             "poke" => {
                 let target_id = match (data_i64(&seg, "qq"), target) {
                     (Some(q), _) => q,
-                    (None, Target::Private(u)) => u,
-                    (None, Target::Group(_)) => {
+                    (None, Chat::Private(u)) => u,
+                    (None, Chat::Group(_)) => {
                         return Err(Fail::bad(
                             "message",
                             "a `poke` segment in a group needs `qq`",
@@ -177,7 +177,7 @@ pub fn send(ctx: &mut Ctx<'_>, target: Target, segs: Vec<Value>) -> Out<Value> {
                     .and_then(seg_str)
                     .unwrap_or_default();
                 if qq == "all" {
-                    if let Target::Group(g) = target {
+                    if let Chat::Group(g) = target {
                         use_at_all(ctx, g)?;
                     }
                 }
@@ -216,7 +216,7 @@ pub fn send(ctx: &mut Ctx<'_>, target: Target, segs: Vec<Value>) -> Out<Value> {
 }
 
 fn use_at_all(ctx: &Ctx<'_>, group_id: i64) -> Out<()> {
-    ctx.require_role(group_id, Role::Admin, "@all")?;
+    ctx.require_role(group_id, MemberRole::Admin, "@all")?;
     let day = ctx.now / 86_400;
     let (d, used): (i64, i64) = ctx.db.query_row(
         "SELECT at_all_day, at_all_used FROM groups WHERE self_id=?1 AND group_id=?2",
@@ -251,7 +251,7 @@ pub fn at_all_remaining(ctx: &Ctx<'_>, group_id: i64) -> Out<i64> {
 
 fn store_from_bot(
     ctx: &mut Ctx<'_>,
-    target: Target,
+    target: Chat,
     sub_type: &str,
     segs: Vec<Value>,
 ) -> Out<MsgRow> {
@@ -277,7 +277,7 @@ fn store_from_bot(
 /// type, peer and CQ form all follow from the target and the segments.
 fn new_row(
     ctx: &Ctx<'_>,
-    target: Target,
+    target: Chat,
     sub_type: &str,
     user_id: i64,
     segs: Vec<Value>,
@@ -288,8 +288,8 @@ fn new_row(
     MsgRow {
         message_id: 0,
         message_type: match target {
-            Target::Group(_) => "group",
-            Target::Private(_) => "private",
+            Chat::Group(_) => "group",
+            Chat::Private(_) => "private",
         }
         .into(),
         sub_type: sub_type.into(),
@@ -309,16 +309,16 @@ fn new_row(
 /// Stores a message someone else sent to the bot and publishes the event.
 pub fn receive(
     ctx: &mut Ctx<'_>,
-    target: Target,
+    target: Chat,
     user_id: i64,
     segs: Vec<Value>,
     anonymous: Value,
 ) -> Out<MsgRow> {
     let (group_id, peer_id) = (target.group_id(), target.peer_id());
     let sub_type = match target {
-        Target::Group(_) if anonymous.is_null() => "normal",
-        Target::Group(_) => "anonymous",
-        Target::Private(u) => {
+        Chat::Group(_) if anonymous.is_null() => "normal",
+        Chat::Group(_) => "anonymous",
+        Chat::Private(u) => {
             if ctx.is_friend(u)? {
                 "friend"
             } else {
@@ -354,16 +354,16 @@ pub fn receive(
 pub const ANONYMOUS_USER_ID: i64 = 80_000_000;
 
 /// Publishes a `notify/poke` notice.
-pub fn poke_notice(ctx: &mut Ctx<'_>, target: Target, from: i64, to: i64) -> Out<()> {
+pub fn poke_notice(ctx: &mut Ctx<'_>, target: Chat, from: i64, to: i64) -> Out<()> {
     match target {
-        Target::Group(g) => {
+        Chat::Group(g) => {
             ctx.member_req(g, to)?;
             ctx.notice(
                 "notify",
                 json!({"sub_type": "poke", "group_id": g, "user_id": from, "sender_id": from, "target_id": to}),
             );
         }
-        Target::Private(_) => {
+        Chat::Private(_) => {
             ctx.notice(
                 "notify",
                 json!({"sub_type": "poke", "user_id": from, "sender_id": from, "target_id": to}),
@@ -376,13 +376,13 @@ pub fn poke_notice(ctx: &mut Ctx<'_>, target: Target, from: i64, to: i64) -> Out
 /// `send_private_msg`.
 pub fn send_private_msg(ctx: &mut Ctx<'_>, p: &SendPrivateMsg) -> Out {
     let segs = message_value(&p.message.0, "message", p.auto_escape)?;
-    send(ctx, Target::Private(p.user_id), segs)
+    send(ctx, Chat::Private(p.user_id), segs)
 }
 
 /// `send_group_msg`.
 pub fn send_group_msg(ctx: &mut Ctx<'_>, p: &SendGroupMsg) -> Out {
     let segs = message_value(&p.message.0, "message", p.auto_escape)?;
-    send(ctx, Target::Group(p.group_id), segs)
+    send(ctx, Chat::Group(p.group_id), segs)
 }
 
 /// `send_msg`.
@@ -392,10 +392,10 @@ pub fn send_msg(ctx: &mut Ctx<'_>, p: &SendMsg) -> Out {
 }
 
 /// The target of `send_msg`-like actions (their params guarantee the id the type needs).
-fn target_of(kind: MessageType, group_id: Option<i64>, user_id: Option<i64>) -> Target {
+fn target_of(kind: MessageType, group_id: Option<i64>, user_id: Option<i64>) -> Chat {
     match kind {
-        MessageType::Group => Target::Group(group_id.unwrap_or_default()),
-        MessageType::Private => Target::Private(user_id.unwrap_or_default()),
+        MessageType::Group => Chat::Group(group_id.unwrap_or_default()),
+        MessageType::Private => Chat::Private(user_id.unwrap_or_default()),
     }
 }
 
@@ -478,12 +478,12 @@ fn store_forward(ctx: &Ctx<'_>, nodes: &[Value]) -> Out<String> {
 }
 
 /// Sends a forward message built from nodes.
-pub fn send_forward(ctx: &mut Ctx<'_>, target: Target, nodes: &Value, field: &str) -> Out {
+pub fn send_forward(ctx: &mut Ctx<'_>, target: Chat, nodes: &Value, field: &str) -> Out {
     match target {
-        Target::Group(g) => {
+        Chat::Group(g) => {
             ctx.group(g)?;
         }
-        Target::Private(u) => {
+        Chat::Private(u) => {
             private_sub_type(ctx, u)?;
         }
     }
@@ -496,12 +496,12 @@ pub fn send_forward(ctx: &mut Ctx<'_>, target: Target, nodes: &Value, field: &st
 
 /// `send_group_forward_msg`.
 pub fn send_group_forward_msg(ctx: &mut Ctx<'_>, p: &SendGroupForwardMsg) -> Out {
-    send_forward(ctx, Target::Group(p.group_id), &p.messages.0, "messages")
+    send_forward(ctx, Chat::Group(p.group_id), &p.messages.0, "messages")
 }
 
 /// `send_private_forward_msg`.
 pub fn send_private_forward_msg(ctx: &mut Ctx<'_>, p: &SendPrivateForwardMsg) -> Out {
-    send_forward(ctx, Target::Private(p.user_id), &p.messages.0, "messages")
+    send_forward(ctx, Chat::Private(p.user_id), &p.messages.0, "messages")
 }
 
 /// `send_forward_msg`.
@@ -639,8 +639,10 @@ pub fn recall(ctx: &mut Ctx<'_>, m: &MsgRow, operator: i64) -> Out<()> {
             let author_role = ctx
                 .member(g, m.user_id)?
                 .map(|a| a.role)
-                .unwrap_or(Role::Member);
-            if op.role < Role::Admin || (op.role <= author_role && m.user_id != ANONYMOUS_USER_ID) {
+                .unwrap_or(MemberRole::Member);
+            if op.role < MemberRole::Admin
+                || (op.role <= author_role && m.user_id != ANONYMOUS_USER_ID)
+            {
                 return Err(Fail::forbidden(format!(
                     "{operator} cannot recall message {} of {} in group {g} (needs a higher role)",
                     m.message_id, m.user_id
@@ -729,7 +731,7 @@ fn essence_action(ctx: &mut Ctx<'_>, message_id: i64, add: bool) -> Out {
     if let Some(g) = m.group_id {
         ctx.require_role(
             g,
-            Role::Admin,
+            MemberRole::Admin,
             if add {
                 "set_essence_msg"
             } else {
@@ -857,11 +859,11 @@ fn poke(ctx: &mut Ctx<'_>, group: Option<i64>, user_id: i64, target: Option<i64>
     match group {
         Some(g) => {
             ctx.group(g)?;
-            poke_notice(ctx, Target::Group(g), ctx.self_id, target_id)?;
+            poke_notice(ctx, Chat::Group(g), ctx.self_id, target_id)?;
         }
         None => {
             private_sub_type(ctx, user_id)?;
-            poke_notice(ctx, Target::Private(user_id), ctx.self_id, target_id)?;
+            poke_notice(ctx, Chat::Private(user_id), ctx.self_id, target_id)?;
         }
     }
     Ok(Value::Null)
