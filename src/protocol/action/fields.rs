@@ -7,8 +7,97 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::ParamError;
-use crate::protocol::de::{as_bool, as_i64, as_text};
+use crate::protocol::de::{as_bool, as_i64, as_text, describe};
+
+/// A parameter that failed validation: which field, and what was expected.
+///
+/// `Display` reads `invalid param `group_id`: expected an integer or a numeric
+/// string, got a boolean true`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid param `{field}`: expected {expected}")]
+pub struct ParamError {
+    /// The field name, e.g. `group_id`, or a path such as `message[2].type`.
+    pub field: String,
+    /// What was expected, e.g. `an integer or a numeric string`, and what came instead.
+    pub expected: String,
+}
+
+impl ParamError {
+    /// An error with a free-form expectation.
+    pub fn new(field: &str, expected: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            expected: expected.into(),
+        }
+    }
+
+    /// A required field is absent (or `null`).
+    pub fn missing(field: &str, expected: &str) -> Self {
+        Self::new(field, format!("{expected}, but it is missing"))
+    }
+
+    /// A field holds a value of the wrong shape.
+    pub fn wrong(field: &str, expected: &str, got: &Value) -> Self {
+        Self::new(field, format!("{expected}, got {}", describe(got)))
+    }
+}
+
+/// A params struct that can be read from a request's `params`.
+pub trait FromParams: Sized {
+    /// Reads and validates the params.
+    ///
+    /// # Errors
+    /// A [`ParamError`] naming the first bad field.
+    fn from_params(params: &Params<'_>) -> Result<Self, ParamError>;
+}
+
+/// Declares params structs: one field per line, `name: Type` (required unless
+/// `Type` is an `Option`), `name: Type = default`, and `name ["wire", "alias"]: Type`
+/// when the wire name differs or has aliases (the first is the documented
+/// one, named in errors). `} => path` after a struct runs a cross-field check.
+macro_rules! params {
+    ($(
+        $(#[$meta:meta])*
+        $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident $([$first:literal $(, $alias:literal)*])? : $ty:ty $(= $default:expr)?
+            ),* $(,)?
+        } $(=> $check:path)?
+    )*) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+        pub struct $name {
+            $(
+                $(#[$fmeta])*
+                $(#[serde(rename = $first)])?
+                pub $field: $ty,
+            )*
+        }
+
+        impl $crate::protocol::action::fields::FromParams for $name {
+            #[allow(unused_variables)]
+            fn from_params(
+                p: &$crate::protocol::action::fields::Params<'_>,
+            ) -> Result<Self, $crate::protocol::action::fields::ParamError> {
+                let value = Self {
+                    $($field: params!(
+                        @get p,
+                        params!(@names $field $([$first $(, $alias)*])?),
+                        $ty $(, $default)?
+                    ),)*
+                };
+                $($check(&value)?;)?
+                Ok(value)
+            }
+        }
+    )*};
+    (@names $field:ident) => { &[stringify!($field)] };
+    (@names $field:ident [$($wire:literal),+]) => { &[$($wire),+] };
+    (@get $p:ident, $names:expr, $ty:ty) => { $p.get::<$ty>($names)? };
+    (@get $p:ident, $names:expr, $ty:ty, $default:expr) => { $p.get_or::<$ty>($names, $default)? };
+}
+pub(crate) use params;
 
 /// A value that can be read from one params field.
 pub trait Param: Sized {

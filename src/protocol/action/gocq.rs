@@ -1,7 +1,6 @@
 //! Params of the go-cqhttp extension API (`shared/spec/go-cqhttp-extension-api.md`).
 
-use super::fields::{ForwardNodes, Headers};
-use super::{params, ParamError};
+use super::fields::{params, ForwardNodes, Headers, ParamError};
 
 params! {
     /// `set_group_portrait`: set a group's avatar.
@@ -233,10 +232,10 @@ params! {
 }
 
 /// `delete_group_file`: go-cqhttp's name for NapCat's `del_group_file`.
-pub type DeleteGroupFile = super::DelGroupFile;
+pub type DeleteGroupFile = super::napcat::DelGroupFile;
 
 /// `delete_group_folder`: go-cqhttp's name for NapCat's `del_group_file_folder`.
-pub type DeleteGroupFolder = super::DelGroupFileFolder;
+pub type DeleteGroupFolder = super::napcat::DelGroupFileFolder;
 
 /// `.ocr_image`: the older spelling of `ocr_image` (go-cqhttp and NapCat serve both).
 pub type DotOcrImage = OcrImage;

@@ -13,54 +13,21 @@
 
 use serde_json::Value;
 
-mod fields;
+pub(crate) mod fields;
 mod gocq;
 mod napcat;
 pub mod quick;
 mod standard;
 
+pub(crate) use fields::params;
 pub use fields::{
-    ForwardNodes, GroupRequestKind, Headers, HonorType, MessageParam, MessageType, Param, Params,
-    RecordFormat,
+    ForwardNodes, FromParams, GroupRequestKind, Headers, HonorType, MessageParam, MessageType,
+    Param, ParamError, Params, RecordFormat,
 };
 pub use gocq::*;
 pub use napcat::*;
 pub use standard::*;
 
-use crate::protocol::de::describe;
-
-/// A parameter that failed validation: which field, and what was expected.
-///
-/// `Display` reads `invalid param `group_id`: expected an integer or a numeric
-/// string, got a boolean true`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid param `{field}`: expected {expected}")]
-pub struct ParamError {
-    /// The field name, e.g. `group_id`, or a path such as `message[2].type`.
-    pub field: String,
-    /// What was expected, e.g. `an integer or a numeric string`, and what came instead.
-    pub expected: String,
-}
-
-impl ParamError {
-    /// An error with a free-form expectation.
-    pub fn new(field: &str, expected: impl Into<String>) -> Self {
-        Self {
-            field: field.to_owned(),
-            expected: expected.into(),
-        }
-    }
-
-    /// A required field is absent (or `null`).
-    pub fn missing(field: &str, expected: &str) -> Self {
-        Self::new(field, format!("{expected}, but it is missing"))
-    }
-
-    /// A field holds a value of the wrong shape.
-    pub fn wrong(field: &str, expected: &str, got: &Value) -> Self {
-        Self::new(field, format!("{expected}, got {}", describe(got)))
-    }
-}
 
 /// A suffix that changes how an action is executed, not what it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,63 +64,6 @@ pub fn split_suffix(action: &str) -> (&str, Suffix) {
     }
     (action, Suffix::None)
 }
-
-/// A params struct that can be read from a request's `params`.
-pub trait FromParams: Sized {
-    /// Reads and validates the params.
-    ///
-    /// # Errors
-    /// A [`ParamError`] naming the first bad field.
-    fn from_params(params: &Params<'_>) -> Result<Self, ParamError>;
-}
-
-/// Declares params structs: one field per line, `name: Type` (required unless
-/// `Type` is an `Option`), `name: Type = default`, and `name ["wire", "alias"]: Type`
-/// when the wire name differs or has aliases (the first is the documented
-/// one, named in errors). `} => path` after a struct runs a cross-field check.
-macro_rules! params {
-    ($(
-        $(#[$meta:meta])*
-        $name:ident {
-            $(
-                $(#[$fmeta:meta])*
-                $field:ident $([$first:literal $(, $alias:literal)*])? : $ty:ty $(= $default:expr)?
-            ),* $(,)?
-        } $(=> $check:path)?
-    )*) => {$(
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-        pub struct $name {
-            $(
-                $(#[$fmeta])*
-                $(#[serde(rename = $first)])?
-                pub $field: $ty,
-            )*
-        }
-
-        impl $crate::protocol::action::FromParams for $name {
-            #[allow(unused_variables)]
-            fn from_params(
-                p: &$crate::protocol::action::Params<'_>,
-            ) -> Result<Self, $crate::protocol::action::ParamError> {
-                let value = Self {
-                    $($field: params!(
-                        @get p,
-                        params!(@names $field $([$first $(, $alias)*])?),
-                        $ty $(, $default)?
-                    ),)*
-                };
-                $($check(&value)?;)?
-                Ok(value)
-            }
-        }
-    )*};
-    (@names $field:ident) => { &[stringify!($field)] };
-    (@names $field:ident [$($wire:literal),+]) => { &[$($wire),+] };
-    (@get $p:ident, $names:expr, $ty:ty) => { $p.get::<$ty>($names)? };
-    (@get $p:ident, $names:expr, $ty:ty, $default:expr) => { $p.get_or::<$ty>($names, $default)? };
-}
-pub(crate) use params;
 
 /// Declares the [`Action`] enum: one variant per known action, named like its
 /// params struct, with its wire name.

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::{params, ForwardNodes, FromParams, MessageType, ParamError, Params};
+use super::fields::{params, ForwardNodes, FromParams, MessageType, ParamError, Params};
 
 params! {
     /// `get_robot_uin_range`: the number ranges QQ reserves for bots.

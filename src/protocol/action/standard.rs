@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::fields::{
     GroupRequestKind, HonorType, MessageParam, MessageType, Param, Params, RecordFormat,
 };
-use super::{params, FromParams, ParamError};
+use super::fields::{params, FromParams, ParamError};
 
 params! {
     /// `send_private_msg`: send a private message.
