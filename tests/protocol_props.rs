@@ -1,10 +1,10 @@
 //! Property tests of the protocol layer: the CQ codec round-trips arbitrary
-//! text and parameters, and no parser panics on any input.
+//! text and parameters, documented segments validate (and a bad field is
+//! named), and no parser panics on any input.
 
 use onebot_gateway::protocol::classify;
 use onebot_gateway::protocol::message::{
-    parse_cq, to_array, to_cq, to_cq_string, validate_message, AtTarget, CustomNode, Image,
-    ImageType, Location, Message, MessageSegment, Node, Reply, Segment, Share,
+    parse_cq, to_array, to_cq, to_cq_string, validate_message, Message, Segment,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -55,15 +55,16 @@ fn segment() -> impl Strategy<Value = Segment> {
 /// What a segment array looks like after a trip through a CQ string: the CQ
 /// format cannot tell two adjacent texts from one, nor hold an empty text.
 fn normalize(segs: &[Segment]) -> Vec<Segment> {
+    let text = |s: &Segment| s.data["text"].as_str().unwrap_or_default().to_owned();
     let mut out: Vec<Segment> = Vec::new();
     for s in segs {
         if s.is_text() {
-            let t = s.as_text().unwrap_or_default().into_owned();
+            let t = text(s);
             if t.is_empty() {
                 continue;
             }
             if let Some(last) = out.last_mut().filter(|l| l.is_text()) {
-                let joined = format!("{}{}", last.as_text().unwrap_or_default(), t);
+                let joined = format!("{}{}", text(last), t);
                 *last = Segment::text(joined);
                 continue;
             }
@@ -75,94 +76,185 @@ fn normalize(segs: &[Segment]) -> Vec<Segment> {
     out
 }
 
-fn opt_text() -> impl Strategy<Value = Option<String>> {
-    prop::option::of(tricky_text())
-}
-
 fn non_empty_text() -> impl Strategy<Value = String> {
     tricky_text().prop_filter("non-empty", |t| !t.is_empty())
 }
 
-/// Typed segments with arbitrary values in every field the type has.
-fn typed_segment() -> impl Strategy<Value = MessageSegment> {
-    prop_oneof![
-        non_empty_text().prop_map(MessageSegment::Text),
-        any::<i64>().prop_map(MessageSegment::Face),
-        (any::<i64>(), opt_text()).prop_map(|(qq, name)| MessageSegment::At {
-            qq: AtTarget::User(qq),
-            name
-        }),
-        Just(MessageSegment::At {
-            qq: AtTarget::All,
-            name: None
-        }),
-        (
-            tricky_text(),
-            prop::option::of(prop_oneof![
-                Just(ImageType::Flash),
-                Just(ImageType::Show),
-                "[a-z]{1,5}"
-                    .prop_filter("other", |s| s != "flash" && s != "show")
-                    .prop_map(ImageType::Other),
-            ]),
-            opt_text(),
-            prop::option::of(any::<bool>()),
-            prop::option::of(any::<i64>()),
-            prop::option::of(any::<i64>()),
-        )
-            .prop_map(|(file, image_type, url, cache, effect_id, threads)| {
-                MessageSegment::Image(Image {
-                    file,
-                    image_type,
-                    url,
-                    cache,
-                    effect_id,
-                    threads,
-                    ..Image::default()
-                })
+/// How a documented field's value looks.
+#[derive(Debug, Clone, Copy)]
+enum F {
+    Text,
+    /// An integer, as a JSON number or as text.
+    Int,
+    /// A number, as JSON or as text.
+    Num,
+    /// A flag in any of its spellings.
+    Flag,
+    /// `at.qq`: an account or `all`.
+    Qq,
+    /// Exactly this text.
+    Is(&'static str),
+    /// Node content: a CQ string or an array of segments.
+    Msg,
+}
+
+/// Whether a field is required: `Or(f)` when a missing value is reported as
+/// `f`, the alternative the app could have sent instead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Need {
+    Opt,
+    Req,
+    Or(&'static str),
+}
+
+use Need::{Opt, Or, Req};
+use F::{Flag, Int, Is, Msg, Num, Qq, Text};
+
+type Fields = &'static [(&'static str, F, Need)];
+
+/// The documented segment types (one row per form) with the fields an app sets.
+#[rustfmt::skip]
+const DOCUMENTED: &[(&str, Fields)] = &[
+    ("text", &[("text", Text, Req)]),
+    ("face", &[("id", Int, Req)]),
+    ("image", &[("file", Text, Req), ("type", Text, Opt), ("url", Text, Opt), ("cache", Flag, Opt),
+        ("proxy", Flag, Opt), ("timeout", Int, Opt), ("id", Int, Opt), ("c", Int, Opt)]),
+    ("record", &[("file", Text, Req), ("magic", Flag, Opt), ("timeout", Int, Opt)]),
+    ("video", &[("file", Text, Req), ("cover", Text, Opt), ("c", Int, Opt)]),
+    ("at", &[("qq", Qq, Req), ("name", Text, Opt)]),
+    ("poke", &[("qq", Int, Req)]),
+    ("poke", &[("type", Text, Or("qq")), ("id", Text, Opt)]),
+    ("anonymous", &[("ignore", Flag, Opt)]),
+    ("share", &[("url", Text, Req), ("title", Text, Req), ("content", Text, Opt), ("image", Text, Opt)]),
+    ("contact", &[("type", Is("group"), Req), ("id", Int, Req)]),
+    ("location", &[("lat", Num, Req), ("lon", Num, Req), ("title", Text, Opt)]),
+    ("music", &[("type", Is("163"), Req), ("id", Text, Req)]),
+    ("music", &[("type", Is("custom"), Req), ("url", Text, Req), ("audio", Text, Req),
+        ("title", Text, Req), ("image", Text, Opt)]),
+    ("reply", &[("id", Int, Req)]),
+    ("reply", &[("text", Text, Or("id")), ("qq", Int, Req), ("time", Int, Opt), ("seq", Int, Opt)]),
+    ("forward", &[("id", Text, Req)]),
+    ("node", &[("id", Int, Req)]),
+    ("node", &[("content", Msg, Or("id")), ("name", Text, Opt), ("uin", Int, Opt)]),
+    ("node", &[("content", Msg, Or("id")), ("nickname", Text, Opt), ("user_id", Int, Opt),
+        ("seq", Text, Opt), ("time", Int, Opt)]),
+    ("xml", &[("data", Text, Req), ("resid", Int, Opt)]),
+    ("cardimage", &[("file", Text, Req), ("maxheight", Int, Opt), ("source", Text, Opt)]),
+    ("tts", &[("text", Text, Req)]),
+    ("redbag", &[("title", Text, Req)]),
+    ("gift", &[("qq", Int, Req), ("id", Int, Req)]),
+];
+
+fn value(f: F) -> BoxedStrategy<Value> {
+    let int =
+        (any::<i64>(), any::<bool>())
+            .prop_map(|(n, text)| if text { json!(n.to_string()) } else { json!(n) });
+    match f {
+        Text => non_empty_text().prop_map(Value::String).boxed(),
+        Int => int.boxed(),
+        Num => (-180.0f64..180.0, any::<bool>())
+            .prop_map(|(n, text)| if text { json!(n.to_string()) } else { json!(n) })
+            .boxed(),
+        Flag => prop::sample::select(vec![
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(1),
+            json!("1"),
+            json!("0"),
+            json!("yes"),
+            json!("NO"),
+            json!("true"),
+            json!("false"),
+        ])
+        .boxed(),
+        Qq => prop_oneof![Just(json!("all")), int].boxed(),
+        Is(s) => Just(json!(s)).boxed(),
+        Msg => prop_oneof![
+            tricky_text().prop_map(Value::String),
+            prop::collection::vec(non_empty_text(), 1..3).prop_map(|texts| {
+                Value::Array(
+                    texts
+                        .into_iter()
+                        .map(|t| Segment::text(t).into_value())
+                        .collect(),
+                )
             }),
-        any::<i64>().prop_map(|id| MessageSegment::Reply(Reply::Id(id))),
-        (
-            tricky_text(),
-            any::<i64>(),
-            prop::option::of(any::<i64>()),
-            prop::option::of(any::<i64>())
-        )
-            .prop_map(
-                |(text, qq, time, seq)| MessageSegment::Reply(Reply::Custom {
-                    text,
-                    qq,
-                    time,
-                    seq
-                })
-            ),
-        (tricky_text(), tricky_text(), opt_text(), opt_text()).prop_map(
-            |(url, title, content, image)| MessageSegment::Share(Share {
-                url,
-                title,
-                content,
-                image
+        ]
+        .boxed(),
+    }
+}
+
+/// A value of the wrong type for `f`.
+fn spoiled(f: F) -> BoxedStrategy<Value> {
+    let pick = |vs: Vec<Value>| prop::sample::select(vs).boxed();
+    match f {
+        Text | Is(_) => pick(vec![json!([1]), json!({"a": 1})]),
+        Int => pick(vec![json!("abc"), json!(1.5), json!([]), json!(true)]),
+        Num => pick(vec![json!("north"), json!("inf"), json!(true), json!({})]),
+        Flag => pick(vec![json!("maybe"), json!(2), json!([])]),
+        Qq => pick(vec![json!("everyone"), json!(1.5), json!([])]),
+        Msg => pick(vec![json!(5), json!(true)]),
+    }
+}
+
+/// A documented segment with generated values, and the fields it sets.
+#[derive(Debug, Clone)]
+struct Documented {
+    seg: Segment,
+    fields: Vec<(&'static str, F, Need)>,
+}
+
+fn documented() -> impl Strategy<Value = Documented> {
+    prop::sample::select(DOCUMENTED).prop_flat_map(|(kind, fields)| {
+        let values: Vec<_> = fields
+            .iter()
+            .map(|&(name, f, need)| {
+                let keep = if need == Opt {
+                    any::<bool>().boxed()
+                } else {
+                    Just(true).boxed()
+                };
+                (keep, value(f)).prop_map(move |(keep, v)| keep.then_some((name, f, need, v)))
             })
-        ),
-        (-90.0f64..90.0, -180.0f64..180.0, opt_text()).prop_map(|(lat, lon, title)| {
-            MessageSegment::Location(Location {
-                lat,
-                lon,
-                title,
-                content: None,
-            })
-        }),
-        (any::<i64>(), any::<i64>()).prop_map(|(qq, id)| MessageSegment::Gift { qq, id }),
-        non_empty_text().prop_map(MessageSegment::Tts),
-        (opt_text(), prop::option::of(any::<i64>()), non_empty_text()).prop_map(
-            |(nickname, user_id, text)| MessageSegment::Node(Node::Custom(CustomNode {
-                nickname,
-                user_id,
-                content: vec![Segment::text(text)],
-                ..CustomNode::default()
-            }))
-        ),
-    ]
+            .collect();
+        values.prop_map(move |values| {
+            let set: Vec<_> = values.into_iter().flatten().collect();
+            let data = set.iter().map(|(n, _, _, v)| ((*n).to_owned(), v.clone()));
+            Documented {
+                seg: Segment::new(kind, data.collect()),
+                fields: set
+                    .into_iter()
+                    .map(|(n, f, need, _)| (n, f, need))
+                    .collect(),
+            }
+        })
+    })
+}
+
+/// A documented segment with one of its fields spoiled: (segment, field name).
+fn spoiled_segment() -> impl Strategy<Value = (Segment, &'static str)> {
+    let doc = documented().prop_filter("sets a field", |d| !d.fields.is_empty());
+    (doc, any::<prop::sample::Index>()).prop_flat_map(|(doc, pick)| {
+        let (name, f, _) = doc.fields[pick.index(doc.fields.len())];
+        spoiled(f).prop_map(move |bad| {
+            let mut seg = doc.seg.clone();
+            seg.data.insert(name.to_owned(), bad);
+            (seg, name)
+        })
+    })
+}
+
+/// The segment as a CQ code writes it: every value as its text.
+fn as_cq_text(seg: &Segment) -> Segment {
+    let text = |v: &Value| match v {
+        Value::String(s) => json!(s),
+        other => json!(other.to_string()),
+    };
+    Segment::new(
+        seg.kind.clone(),
+        seg.data.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+    )
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -222,9 +314,10 @@ proptest! {
         let cq = to_cq(&segs);
         prop_assert_eq!(parse_cq(&cq), normalize(&segs), "cq: {}", cq);
         // The same through the JSON functions the event bus uses.
-        let arr = Value::Array(segs.iter().map(Segment::to_value).collect());
+        let json = |segs: Vec<Segment>| Value::Array(segs.into_iter().map(Segment::into_value).collect());
+        let arr = json(segs.clone());
         let back = to_array(&Value::String(to_cq_string(&arr)));
-        let want = Value::Array(normalize(&segs).iter().map(Segment::to_value).collect());
+        let want = json(normalize(&segs));
         prop_assert_eq!(back, want);
     }
 
@@ -239,16 +332,47 @@ proptest! {
     }
 
     #[test]
-    fn typed_segments_survive_array_and_cq(seg in typed_segment()) {
-        let wire = seg.to_segment();
-        prop_assert_eq!(wire.typed(), Ok(seg.clone()));
-        let json = serde_json::to_value(&wire).unwrap();
-        let back: Segment = serde_json::from_value(json).unwrap();
-        prop_assert_eq!(back.typed(), Ok(seg.clone()));
-        let cq = seg.to_cq();
+    fn documented_segments_validate_and_survive_json_and_cq(doc in documented()) {
+        let seg = doc.seg;
+        prop_assert_eq!(seg.validate(), Ok(()));
+        let json = seg.clone().into_value();
+        prop_assert_eq!(Segment::from_value(&json), Ok(seg.clone()));
+        prop_assert_eq!(validate_message(&json!([json])), Ok(()));
+        let cq = to_cq(std::slice::from_ref(&seg));
+        prop_assert_eq!(validate_message(&json!(cq)), Ok(()), "cq: {}", cq);
         let parsed = parse_cq(&cq);
         prop_assert_eq!(parsed.len(), 1, "cq: {}", cq);
-        prop_assert_eq!(parsed[0].typed(), Ok(seg), "cq: {}", cq);
+        prop_assert_eq!(parsed[0].validate(), Ok(()), "cq: {}", cq);
+        // Node content given as segments comes back as its CQ string.
+        if !seg.data.get("content").is_some_and(Value::is_array) {
+            prop_assert_eq!(&parsed[0], &as_cq_text(&seg), "cq: {}", cq);
+        }
+    }
+
+    #[test]
+    fn a_spoiled_field_is_named((seg, name) in spoiled_segment()) {
+        let err = seg.validate().unwrap_err();
+        prop_assert_eq!(&err.field, &format!("data.{name}"), "{:?}", seg);
+        prop_assert!(!err.expected.is_empty());
+        // Inside a message, and inside a forward node's content.
+        let text = Segment::text("x").into_value();
+        let msg = json!([text, seg.clone().into_value()]);
+        let err = validate_message(&msg).unwrap_err();
+        prop_assert_eq!(err.path(), format!("message[1].data.{name}"));
+        let node = json!({"type": "node", "data": {"content": msg}});
+        let err = validate_message(&node).unwrap_err();
+        prop_assert_eq!(err.path(), format!("message[0].data.content[1].data.{name}"));
+    }
+
+    #[test]
+    fn a_missing_required_field_is_named(doc in documented(), pick in any::<prop::sample::Index>()) {
+        let required: Vec<_> = doc.fields.iter().filter(|f| f.2 != Opt).collect();
+        prop_assume!(!required.is_empty());
+        let (name, _, need) = *required[pick.index(required.len())];
+        let mut seg = doc.seg;
+        seg.data.remove(name);
+        let named = if let Or(other) = need { other } else { name };
+        prop_assert_eq!(seg.validate().unwrap_err().field, format!("data.{named}"), "{:?}", seg);
     }
 
     #[test]
@@ -291,7 +415,11 @@ proptest! {
         let cq = to_cq_string(&v);
         let _ = parse_cq(&cq);
         let _ = validate_message(&v);
-        let _ = Message::from_value(&v).map(|m| m.typed());
+        if let Ok(m) = Message::from_value(&v) {
+            for seg in &m.0 {
+                let _ = seg.validate();
+            }
+        }
     }
 }
 

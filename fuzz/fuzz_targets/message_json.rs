@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = to_array(&value);
     let _ = validate_message(&value);
     if let Ok(message) = Message::from_value(&value) {
-        let _ = message.typed();
+        for seg in &message.0 {
+            let _ = seg.validate();
+        }
     }
     let cq = to_cq_string(&value);
     let segs = parse_cq(&cq);

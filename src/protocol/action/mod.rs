@@ -28,7 +28,6 @@ pub use gocq::*;
 pub use napcat::*;
 pub use standard::*;
 
-
 /// A suffix that changes how an action is executed, not what it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Suffix {

@@ -8,10 +8,10 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::fields::{params, FromParams, ParamError};
 use super::fields::{
     GroupRequestKind, HonorType, MessageParam, MessageType, Param, Params, RecordFormat,
 };
-use super::fields::{params, FromParams, ParamError};
 
 params! {
     /// `send_private_msg`: send a private message.

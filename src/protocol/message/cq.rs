@@ -232,7 +232,7 @@ mod tests {
     use serde_json::json;
 
     fn seg(v: Value) -> Segment {
-        serde_json::from_value(v).unwrap()
+        Segment::from_value(&v).unwrap()
     }
 
     #[test]

@@ -9,15 +9,10 @@
 pub mod cq;
 pub mod segment;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub use cq::{escape_param, escape_text, parse_cq, to_cq, unescape};
-pub use segment::{
-    AtTarget, CardImage, Contact, ContactKind, CustomMusic, CustomNode, Image, ImageType, Location,
-    MessageSegment, Music, Node, Poke, Record, Reply, RichCard, Segment, SegmentError, Share,
-    Video,
-};
+pub use segment::{Segment, SegmentError};
 
 /// Converts a `message` value (CQ string or segment array) to a segment array.
 ///
@@ -63,22 +58,12 @@ pub fn to_cq_string(message: &Value) -> String {
     }
 }
 
-/// The `raw_message` of a message event: the CQ string of its `message`.
-pub fn raw_message(message: &Value) -> String {
-    to_cq_string(message)
-}
-
 /// A message: a list of segments, read from a CQ string, an array of segments
-/// or a single segment object. Written as an array.
+/// or a single segment object.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Message(pub Vec<Segment>);
 
 impl Message {
-    /// A message of one text segment.
-    pub fn text(text: impl Into<String>) -> Self {
-        Self(vec![Segment::text(text)])
-    }
-
     /// Reads a `message` value.
     ///
     /// # Errors
@@ -90,93 +75,14 @@ impl Message {
             Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| segment_from_value(v).map_err(|e| MessageError::at(i, e)))
+                .map(|(i, v)| Segment::from_value(v).map_err(|e| MessageError::at(i, e)))
                 .collect::<Result<_, _>>()
                 .map(Self),
-            Value::Object(_) => segment_from_value(value)
+            Value::Object(_) => Segment::from_value(value)
                 .map(|s| Self(vec![s]))
                 .map_err(|e| MessageError::at(0, e)),
             _ => Err(MessageError::whole(EXPECTED_MESSAGE)),
         }
-    }
-
-    /// Like [`Message::from_value`], moving the data out instead of copying it.
-    ///
-    /// # Errors
-    /// As [`Message::from_value`].
-    pub fn from_owned_value(value: Value) -> Result<Self, MessageError> {
-        match value {
-            Value::Array(items) => items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| segment_from_owned(v).map_err(|e| MessageError::at(i, e)))
-                .collect::<Result<_, _>>()
-                .map(Self),
-            Value::Object(_) => segment_from_owned(value)
-                .map(|s| Self(vec![s]))
-                .map_err(|e| MessageError::at(0, e)),
-            other => Self::from_value(&other),
-        }
-    }
-
-    /// The segments.
-    pub fn segments(&self) -> &[Segment] {
-        &self.0
-    }
-
-    /// The CQ string of this message.
-    pub fn to_cq(&self) -> String {
-        to_cq(&self.0)
-    }
-
-    /// The plain text of the message: text segments only, concatenated.
-    pub fn plain_text(&self) -> String {
-        self.0.iter().filter_map(Segment::as_text).collect()
-    }
-
-    /// The message as a JSON array of segments.
-    pub fn to_value(&self) -> Value {
-        Value::Array(self.0.iter().map(Segment::to_value).collect())
-    }
-
-    /// The typed view of every segment.
-    ///
-    /// # Errors
-    /// The first segment whose fields are wrong, by index and field.
-    pub fn typed(&self) -> Result<Vec<MessageSegment>, MessageError> {
-        self.0
-            .iter()
-            .enumerate()
-            .map(|(i, s)| s.typed().map_err(|e| MessageError::at(i, e)))
-            .collect()
-    }
-}
-
-impl From<Vec<Segment>> for Message {
-    fn from(segments: Vec<Segment>) -> Self {
-        Self(segments)
-    }
-}
-
-impl std::str::FromStr for Message {
-    type Err = std::convert::Infallible;
-
-    /// Parses a CQ string; malformed codes stay text.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(parse_cq(s)))
-    }
-}
-
-impl Serialize for Message {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Message {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(d)?;
-        Self::from_owned_value(value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -227,64 +133,6 @@ impl MessageError {
     }
 }
 
-/// Reads one segment from JSON, naming the field that is wrong.
-///
-/// # Errors
-/// A [`SegmentError`] for a non-object, a missing or non-string (or empty)
-/// `type`, or a `data` that is neither an object nor `null`.
-pub fn segment_from_value(value: &Value) -> Result<Segment, SegmentError> {
-    check_segment(value)?;
-    let kind = value
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let data = value.get("data").and_then(Value::as_object).cloned();
-    Ok(Segment::new(kind, data.unwrap_or_default()))
-}
-
-/// [`segment_from_value`] moving the data out instead of copying it.
-fn segment_from_owned(value: Value) -> Result<Segment, SegmentError> {
-    check_segment(&value)?;
-    let Value::Object(mut obj) = value else {
-        return Ok(Segment::default());
-    };
-    let kind = match obj.remove("type") {
-        Some(Value::String(s)) => s,
-        _ => String::new(),
-    };
-    let data = match obj.remove("data") {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    Ok(Segment::new(kind, data))
-}
-
-/// The shape of a segment: an object, a non-empty string `type`, an object or null `data`.
-fn check_segment(value: &Value) -> Result<(), SegmentError> {
-    let Some(obj) = value.as_object() else {
-        return Err(SegmentError {
-            field: String::new(),
-            expected: String::from("a segment object `{type, data}`"),
-        });
-    };
-    match obj.get("type") {
-        Some(Value::String(s)) if !s.is_empty() => {}
-        _ => {
-            return Err(SegmentError {
-                field: String::from("type"),
-                expected: String::from("a non-empty string (the segment type)"),
-            })
-        }
-    }
-    match obj.get("data") {
-        None | Some(Value::Null | Value::Object(_)) => Ok(()),
-        Some(_) => Err(SegmentError {
-            field: String::from("data"),
-            expected: String::from("an object"),
-        }),
-    }
-}
-
 /// Validates an action's `message` param: its shape, every segment's `type`
 /// and `data`, and the fields of every known segment type (nested node
 /// content included). Unknown segment types pass as they are.
@@ -294,28 +142,14 @@ fn check_segment(value: &Value) -> Result<(), SegmentError> {
 /// `message[1].type` for a segment without `type`. An empty message (`""`,
 /// `[]`) is an error too: no implementation can send it.
 pub fn validate_message(message: &Value) -> Result<(), MessageError> {
-    validate_message_with(message, false)
-}
-
-/// [`validate_message`] for a send action that may carry `auto_escape`: with
-/// `auto_escape` true a string message is plain text, not CQ code, so only its
-/// emptiness is checked.
-///
-/// # Errors
-/// As [`validate_message`].
-pub fn validate_message_with(message: &Value, auto_escape: bool) -> Result<(), MessageError> {
-    if let (true, Value::String(s)) = (auto_escape, message) {
-        return if s.is_empty() {
-            Err(MessageError::whole("a non-empty message"))
-        } else {
-            Ok(())
-        };
-    }
     let msg = Message::from_value(message)?;
     if msg.0.is_empty() {
         return Err(MessageError::whole("a non-empty message"));
     }
-    msg.typed().map(|_| ())
+    msg.0
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, s)| s.validate().map_err(|e| MessageError::at(i, e)))
 }
 
 /// A message over the size limit.
@@ -371,41 +205,6 @@ fn fits(message: &Value, budget: &mut usize) -> bool {
     nested.into_iter().all(|content| fits(content, budget))
 }
 
-/// Validates the `messages` param of `send_group_forward_msg` /
-/// `send_private_forward_msg`: a non-empty array of valid `node` segments.
-///
-/// # Errors
-/// A [`MessageError`] whose path starts with `messages`, e.g.
-/// `messages[1].type` for a segment that is not a node.
-pub fn validate_forward_nodes(messages: &Value) -> Result<(), MessageError> {
-    let named = |e: MessageError| MessageError {
-        param: "messages",
-        ..e
-    };
-    match messages {
-        Value::Array(items) if !items.is_empty() => {}
-        _ => {
-            return Err(named(MessageError::whole(
-                "a non-empty array of `node` segments",
-            )))
-        }
-    }
-    let msg = Message::from_value(messages).map_err(named)?;
-    for (i, seg) in msg.0.iter().enumerate() {
-        if seg.kind != "node" {
-            return Err(named(MessageError::at(
-                i,
-                SegmentError {
-                    field: String::from("type"),
-                    expected: String::from("`node`"),
-                },
-            )));
-        }
-        seg.typed().map_err(|e| named(MessageError::at(i, e)))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,7 +239,6 @@ mod tests {
             "a&amp;b&#91;c&#93;,d[CQ:at,qq=10086][CQ:markdown,content=x&#44;y][CQ:image,file=a.jpg,url=http://x/?a=1&amp;b=2]"
         );
         assert_eq!(to_cq_string(&json!("[CQ:face,id=1]")), "[CQ:face,id=1]");
-        assert_eq!(raw_message(&arr), to_cq_string(&arr));
     }
 
     #[test]
@@ -455,21 +253,16 @@ mod tests {
 
     #[test]
     fn message_reads_string_array_and_object() {
-        let a: Message = serde_json::from_value(json!("hi[CQ:face,id=1]")).unwrap();
-        let b: Message = serde_json::from_value(json!([
+        let a = Message::from_value(&json!("hi[CQ:face,id=1]")).unwrap();
+        let b = Message::from_value(&json!([
             {"type":"text","data":{"text":"hi"}},{"type":"face","data":{"id":1}}
         ]))
         .unwrap();
-        assert_eq!(a.to_cq(), b.to_cq());
-        assert_eq!(a.plain_text(), "hi");
-        let c: Message = serde_json::from_value(json!({"type":"face","data":{"id":"1"}})).unwrap();
+        assert_eq!(to_cq(&a.0), to_cq(&b.0));
+        let c = Message::from_value(&json!({"type":"face","data":{"id":"1"}})).unwrap();
         assert_eq!(c.0.len(), 1);
-        let err = serde_json::from_value::<Message>(json!(5)).unwrap_err();
+        let err = Message::from_value(&json!(5)).unwrap_err();
         assert!(err.to_string().contains("CQ string"), "{err}");
-        assert_eq!(
-            serde_json::to_value(&a).unwrap(),
-            json!([{"type":"text","data":{"text":"hi"}},{"type":"face","data":{"id":"1"}}])
-        );
     }
 
     #[test]
@@ -484,6 +277,11 @@ mod tests {
                 "message[0].data.qq",
             ),
             (json!([{"type":"text","data":"x"}]), "message[0].data"),
+            // Every segment's shape is checked before any segment's fields.
+            (
+                json!([{"type":"at","data":{}},{"data":{}}]),
+                "message[1].type",
+            ),
             (json!(["text"]), "message[0]"),
             (json!("[CQ:at,qq=abc]"), "message[0].data.qq"),
             (
@@ -500,62 +298,6 @@ mod tests {
             assert_eq!(err.path(), path, "{v}");
             assert!(err.to_string().contains(path), "{err}");
         }
-    }
-
-    #[test]
-    fn forward_nodes_are_checked_under_messages() {
-        let ok = json!([
-            {"type":"node","data":{"id":"123"}},
-            {"type":"node","data":{"name":"A","uin":"10086","content":"hi"}}
-        ]);
-        assert_eq!(validate_forward_nodes(&ok), Ok(()));
-        for (v, path) in [
-            (
-                json!([{"type":"text","data":{"text":"x"}}]),
-                "messages[0].type",
-            ),
-            (
-                json!([{"type":"node","data":{"id":"1"}},{"type":"node","data":{}}]),
-                "messages[1].data.id",
-            ),
-            (
-                json!([{"type":"node","data":{"content":[{"type":"at","data":{}}]}}]),
-                "messages[0].data.content[0].data.qq",
-            ),
-            (json!([{"data":{}}]), "messages[0].type"),
-            (json!([]), "messages"),
-            (json!("[CQ:node,id=1]"), "messages"),
-        ] {
-            assert_eq!(validate_forward_nodes(&v).unwrap_err().path(), path, "{v}");
-        }
-    }
-
-    #[test]
-    fn owned_and_borrowed_reads_agree() {
-        for v in [
-            json!([{"type":"at","data":{"qq":1}},{"type":"shake","data":null},{"type":"x"}]),
-            json!({"type":"face","data":{"id":"1"}}),
-            json!("[CQ:face,id=1]hi"),
-            json!([{"type":"at","data":[]}]),
-            json!([{"type":""}]),
-            json!(3),
-        ] {
-            assert_eq!(
-                Message::from_owned_value(v.clone()),
-                Message::from_value(&v),
-                "{v}"
-            );
-        }
-    }
-
-    #[test]
-    fn auto_escape_strings_are_not_parsed() {
-        let v = json!("[CQ:at,qq=abc]");
-        assert!(validate_message(&v).is_err());
-        assert_eq!(validate_message_with(&v, true), Ok(()));
-        assert!(validate_message_with(&json!(""), true).is_err());
-        // Arrays are arrays whatever auto_escape says.
-        assert!(validate_message_with(&json!([{"type":"at","data":{}}]), true).is_err());
     }
 
     #[test]

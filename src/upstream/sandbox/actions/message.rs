@@ -10,7 +10,8 @@ use crate::protocol::action::{
     SendGroupForwardMsg, SendGroupMsg, SendMsg, SendPoke, SendPrivateForwardMsg, SendPrivateMsg,
     SetEssenceMsg, SetMsgEmojiLike,
 };
-use crate::protocol::message::{to_array, to_cq_string, Message, MessageSegment, Node, Segment};
+use crate::protocol::de::{as_i64, as_text, is_blank};
+use crate::protocol::message::{to_array, to_cq_string, Message};
 use crate::upstream::sandbox::params::{Fail, Out};
 use crate::upstream::sandbox::store::{media_url, seg_str, Ctx, MemberRole, MsgRow};
 
@@ -410,41 +411,46 @@ fn resolve_nodes(ctx: &mut Ctx<'_>, nodes: &Value, field: &str) -> Out<Vec<Value
     }
     let mut out = Vec::with_capacity(list.len());
     for (i, seg) in list.iter().enumerate() {
-        let node = match seg.typed() {
-            Ok(MessageSegment::Node(node)) => node,
-            Err(e) if seg.kind == "node" => return Err(Fail::bad(field, format!("node {i}: {e}"))),
-            _ => {
-                return Err(Fail::bad(
-                    field,
-                    format!("element {i} is not a `node` segment"),
-                ))
-            }
-        };
-        let custom = match node {
-            Node::Id(id) => {
-                let m = ctx.live_message(id)?;
-                out.push(json!({
-                    "user_id": m.user_id,
-                    "nickname": m.sender.get("nickname").cloned().unwrap_or(json!("")),
-                    "time": m.time,
-                    "message_id": m.message_id,
-                    "content": m.message,
-                }));
-                continue;
-            }
-            Node::Custom(c) => c,
-        };
-        let user_id = custom.user_id.ok_or_else(|| {
+        if seg.kind != "node" {
+            return Err(Fail::bad(
+                field,
+                format!("element {i} is not a `node` segment"),
+            ));
+        }
+        seg.validate()
+            .map_err(|e| Fail::bad(field, format!("node {i}: {e}")))?;
+        let d = &seg.data;
+        let int = |k: &str| d.get(k).filter(|v| !is_blank(v)).and_then(as_i64);
+        // An `id` references a stored message; it wins over custom content.
+        if let Some(id) = int("id") {
+            let m = ctx.live_message(id)?;
+            out.push(json!({
+                "user_id": m.user_id,
+                "nickname": m.sender.get("nickname").cloned().unwrap_or(json!("")),
+                "time": m.time,
+                "message_id": m.message_id,
+                "content": m.message,
+            }));
+            continue;
+        }
+        let user_id = int("user_id").or_else(|| int("uin")).ok_or_else(|| {
             Fail::bad(
                 field,
                 format!("node {i} needs an integer `uin` or `user_id`"),
             )
         })?;
-        let nickname = match custom.nickname {
+        let nickname = match ["nickname", "name"]
+            .iter()
+            .find_map(|k| d.get(*k).and_then(as_text))
+        {
             Some(n) => n,
             None => ctx.nickname(user_id)?,
         };
-        let content = Value::Array(custom.content.iter().map(Segment::to_value).collect());
+        let content = match d.get("content") {
+            Some(one @ Value::Object(_)) => Value::Array(vec![one.clone()]),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        };
         let mut segs = message_value(&content, field, false)?;
         if segs.iter().all(|s| seg_type(s) == "node") {
             // A forward inside a forward.
@@ -455,7 +461,7 @@ fn resolve_nodes(ctx: &mut Ctx<'_>, nodes: &Value, field: &str) -> Out<Vec<Value
         out.push(json!({
             "user_id": user_id,
             "nickname": nickname,
-            "time": custom.time.unwrap_or(ctx.now),
+            "time": int("time").unwrap_or(ctx.now),
             "content": segs,
         }));
     }
