@@ -39,6 +39,45 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The durable event journal (off unless `path` is set).
     pub journal: JournalConfig,
+    /// Pools: several accounts that apps see as one bot.
+    pub pool: Vec<PoolConfig>,
+}
+
+/// `[[pool]]`
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// The id apps use for the pool (not a member's).
+    pub self_id: i64,
+    /// Its nickname in `get_login_info`; default `pool <self_id>`.
+    #[serde(default)]
+    pub name: String,
+    /// The member bots, in order of preference.
+    pub bots: Vec<i64>,
+    /// `receiver`: a reply goes through the member that received the message
+    /// (or the group's last receiver); `any`: the first member in the group.
+    #[serde(default = "default_reply_via")]
+    pub reply_via: crate::core::pool::ReplyVia,
+    /// A group message from another member within this window is a duplicate.
+    #[serde(default = "default_dedupe_window_ms")]
+    pub dedupe_window_ms: u64,
+    /// SQLite file of the pool's message ids; default `pools.db` next to the
+    /// journal or the sandbox store, or memory when neither is on disk.
+    #[serde(default)]
+    pub store: Option<std::path::PathBuf>,
+    /// Ids older than this many days are forgotten at start-up.
+    #[serde(default = "default_id_retention_days")]
+    pub id_retention_days: u64,
+}
+
+fn default_reply_via() -> crate::core::pool::ReplyVia {
+    crate::core::pool::ReplyVia::Receiver
+}
+fn default_dedupe_window_ms() -> u64 {
+    10_000
+}
+fn default_id_retention_days() -> u64 {
+    30
 }
 
 /// `[journal]`
@@ -81,6 +120,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             retention: RetentionConfig::default(),
             journal: JournalConfig::default(),
+            pool: Vec::new(),
         }
     }
 }
@@ -502,7 +542,66 @@ impl Config {
             }
             check_app(&format!("apps[{i}].app"), &a.options)?;
         }
+        let pool_ids: Vec<i64> = self.pool.iter().map(|p| p.self_id).collect();
+        for (i, p) in self.pool.iter().enumerate() {
+            let key = |k: &str| format!("pool[{i}].{k}");
+            if pool_ids.iter().filter(|id| **id == p.self_id).count() > 1 {
+                return invalid(
+                    key("self_id"),
+                    format!("{} is the id of two pools", p.self_id),
+                );
+            }
+            let mut seen = std::collections::HashSet::new();
+            if p.bots.is_empty() || !p.bots.iter().all(|b| seen.insert(*b)) {
+                return invalid(key("bots"), "must list at least one bot, each once".into());
+            }
+            if let Some(b) = p.bots.iter().find(|b| pool_ids.contains(b)) {
+                return invalid(
+                    key("bots"),
+                    format!("{b} is a pool; a pool's members are bots"),
+                );
+            }
+            if p.dedupe_window_ms == 0 || p.id_retention_days == 0 {
+                return invalid(
+                    key("dedupe_window_ms"),
+                    "dedupe_window_ms and id_retention_days must be > 0".into(),
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// The pools as core takes them.
+    pub fn pools(&self) -> Vec<crate::core::pool::PoolSpec> {
+        let beside =
+            |dir: Option<&Path>| dir.map(|d| d.join("pools.db").to_string_lossy().into_owned());
+        let default_store = beside(self.journal.path.as_deref().and_then(Path::parent))
+            .or_else(|| {
+                (self.uses_sandbox() && self.sandbox.store != ":memory:")
+                    .then(|| beside(Path::new(&self.sandbox.store).parent()))
+                    .flatten()
+            })
+            .unwrap_or_else(|| String::from(":memory:"));
+        self.pool
+            .iter()
+            .map(|p| crate::core::pool::PoolSpec {
+                self_id: p.self_id,
+                name: if p.name.is_empty() {
+                    format!("pool {}", p.self_id)
+                } else {
+                    p.name.clone()
+                },
+                members: p.bots.clone(),
+                reply_via: p.reply_via,
+                dedupe_window: Duration::from_millis(p.dedupe_window_ms),
+                store: p
+                    .store
+                    .as_ref()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| default_store.clone()),
+                id_retention: Duration::from_secs(p.id_retention_days * 86_400),
+            })
+            .collect()
     }
 
     /// Whether the embedded sandbox serves bots: when no upstream is
@@ -599,6 +698,37 @@ mod tests {
         .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
         assert!(!toml::to_string(&c).unwrap().contains("hunter2"));
+    }
+
+    #[test]
+    fn pools_are_checked_and_their_ids_stored_beside_the_data() {
+        let refused = |text: &str, key: &str| {
+            let msg = Config::parse(text, "t").unwrap_err().to_string();
+            assert!(msg.contains(key), "{text}: {msg}");
+        };
+        refused("[[pool]]\nself_id = 9\nbots = []\n", "pool[0].bots");
+        refused("[[pool]]\nself_id = 9\nbots = [1, 1]\n", "pool[0].bots");
+        refused(
+            "[[pool]]\nself_id = 9\nbots = [1]\n[[pool]]\nself_id = 8\nbots = [9]\n",
+            "pool[1].bots",
+        );
+        refused(
+            "[[pool]]\nself_id = 9\nbots = [1]\ndedupe_window_ms = 0\n",
+            "pool[0].dedupe_window_ms",
+        );
+        let c = Config::parse(
+            "[sandbox]\nstore = \"/data/sandbox.db\"\n[[pool]]\nself_id = 9\nbots = [1, 2]\n",
+            "t",
+        )
+        .unwrap();
+        let spec = &c.pools()[0];
+        assert_eq!(
+            (spec.store.as_str(), spec.name.as_str()),
+            ("/data/pools.db", "pool 9")
+        );
+        assert_eq!(spec.dedupe_window, Duration::from_secs(10));
+        let memory = Config::parse("[[pool]]\nself_id = 9\nbots = [1]\n", "t").unwrap();
+        assert_eq!(memory.pools()[0].store, ":memory:");
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub enum StartError {
     /// The event journal could not be opened.
     #[error(transparent)]
     Journal(#[from] crate::core::journal::JournalError),
+    /// A pool's id store could not be opened.
+    #[error("{0}")]
+    Pool(String),
 }
 
 /// A running gateway.
@@ -154,6 +157,20 @@ impl Gateway {
         } else {
             None
         };
+
+        for spec in config.pools() {
+            let bot = registry.bot_or_insert(spec.self_id);
+            let members = spec
+                .members
+                .iter()
+                .map(|m| registry.bot_or_insert(*m))
+                .collect();
+            let pool =
+                crate::core::pool::Pool::open(spec, bot, members).map_err(StartError::Pool)?;
+            tracing::info!(pool = pool.spec.self_id, members = ?pool.spec.members, store = %pool.spec.store, "pool ready");
+            hub.dispatcher.add_pool(pool.clone());
+            hub.tasks.spawn(pool.relay(hub.shutdown.clone()));
+        }
 
         let mut listen_addrs = Vec::new();
         let mut app_listeners = Vec::new();

@@ -45,6 +45,9 @@
 //! - **action**: an app's request, parsed once into a typed `protocol::action::Action`
 //!   (unknown actions stay untyped and are relayed); a **quick operation** is
 //!   planned into such actions (`protocol::action::quick`).
+//! - **pool**: several bots apps see as one (`[[pool]]`); its **members**
+//!   receive, a relay publishes each group message once, and a **pool id**
+//!   is a message id of the pool mapped to (member, real id).
 //! - **inbound budget**: the bytes of unfinished app frames held, all
 //!   sessions together (`max_inbound_buffer_bytes`).
 

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::pool::{self, Pool, Route};
 use super::registry::{AppCtx, AsyncReply, Bot};
 use super::serve::UpstreamLink;
 use crate::protocol::action::{self, split_suffix, Action, HandleQuickOperation, Suffix};
@@ -103,6 +104,8 @@ pub struct Dispatcher {
     buckets: DashMap<i64, Arc<std::sync::Mutex<TokenBucket>>>,
     /// `_async` and `_rate_limited` work, finished (within limits) on shutdown.
     background: tokio_util::task::TaskTracker,
+    /// Pools by their `self_id`: their calls are routed to members.
+    pools: DashMap<i64, Arc<Pool>>,
 }
 
 /// A token bucket that hands out reservations: each action takes a token
@@ -155,7 +158,13 @@ impl Dispatcher {
             rate_limited: DashMap::new(),
             buckets: DashMap::new(),
             background: tokio_util::task::TaskTracker::new(),
+            pools: DashMap::new(),
         })
+    }
+
+    /// Routes the calls of `pool.bot` to its members from now on.
+    pub fn add_pool(&self, pool: Arc<Pool>) {
+        self.pools.insert(pool.spec.self_id, pool);
     }
 
     /// Number of actions waiting for an upstream answer.
@@ -269,15 +278,68 @@ impl Dispatcher {
         F: FnMut(Response) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
+        let pool = self.pools.get(&bot.self_id).map(|p| p.clone());
         match &call.typed {
             Some(Action::HandleQuickOperation(q)) => {
                 on_answer(Box::pin(self.quick_operation(bot, q)).await).await
+            }
+            _ if pool.is_some() => {
+                let pool = pool.expect("checked");
+                on_answer(self.run_pool(&pool, call).await).await
             }
             Some(Action::GetStatus(_)) if bot.upstream().is_none() => {
                 on_answer(Response::ok(json!({"online": false, "good": false}))).await
             }
             _ => self.forward(bot, &call, on_answer).await,
         }
+    }
+
+    /// Routes a pool's call to its members: the first that can take it, the
+    /// next when it fails in a way another member may not (muted, offline,
+    /// not in the group); the answer's message ids become pool ids.
+    async fn run_pool(self: &Arc<Self>, pool: &Arc<Pool>, call: Call) -> Response {
+        let legs = match pool.route(&call.name, &call.params) {
+            Route::Answer(data) => return Response::ok(data),
+            Route::Refused(why) => {
+                tracing::debug!(pool = pool.spec.self_id, action = %call.name, %why, "pool call refused");
+                return Response::failed(retcode::UPSTREAM_UNAVAILABLE, why);
+            }
+            Route::Members(legs) => legs,
+        };
+        let tries = legs.len();
+        let mut last = None;
+        for (n, leg) in legs.into_iter().enumerate() {
+            let Some(member) = pool.members.iter().find(|m| m.self_id == leg.member) else {
+                continue;
+            };
+            let typed = match action::parse(&call.name, &leg.params) {
+                Ok(typed) => typed,
+                Err(err) => return Response::failed(retcode::BAD_REQUEST, err.to_string()),
+            };
+            let sub = Call {
+                name: call.name.clone(),
+                typed,
+                params: leg.params,
+                params_text: None,
+            };
+            let mut resp = Box::pin(self.call(member, sub)).await;
+            if n + 1 < tries && pool::worth_another_member(resp.retcode) {
+                tracing::info!(pool = pool.spec.self_id, member = member.self_id, action = %call.name, retcode = resp.retcode, message = %resp.message, "pool member failed; the next member tries");
+                last = Some(resp);
+                continue;
+            }
+            if resp.retcode == retcode::OK {
+                let data = pool.answer_data(member.self_id, resp.data_value());
+                resp.data = serde_json::value::to_raw_value(&data).unwrap_or(resp.data);
+            }
+            return resp;
+        }
+        last.unwrap_or_else(|| {
+            Response::failed(
+                retcode::UPSTREAM_UNAVAILABLE,
+                "no pool member took the call",
+            )
+        })
     }
 
     /// Sends the call to the bot's upstream and passes each answer frame to

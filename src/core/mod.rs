@@ -7,6 +7,7 @@ pub mod bus;
 pub mod dispatcher;
 pub mod journal;
 pub mod links;
+pub mod pool;
 pub mod registry;
 pub mod serve;
 

@@ -12,6 +12,7 @@ mod hostile;
 mod http_api;
 mod http_post;
 mod links;
+mod pools;
 mod rawws;
 mod reload;
 mod reverse;

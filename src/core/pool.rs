@@ -1,0 +1,522 @@
+//! Pools: several accounts that apps see as one bot (`[[pool]]`).
+//!
+//! The pool is a bot of its own (its `self_id`, its event log, its cursors),
+//! fed by a relay from its members' logs: a group message seen by several
+//! members is published once (the first one wins), every event names the
+//! member that received it, and every message id apps see is the pool's own,
+//! mapped to (member, real id) in a table that survives restarts. Actions are
+//! routed to a member by the dispatcher (see [`Pool::route`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::bus::Subscription;
+use super::registry::Bot;
+use crate::protocol::de::as_i64;
+
+/// The field every pool event carries: the member that received it.
+pub const MEMBER_FIELD: &str = "member_self_id";
+
+/// Which member sends a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyVia {
+    /// The member that received the message answered (or the group's last receiver).
+    Receiver,
+    /// Any member in the group, in configuration order.
+    Any,
+}
+
+/// A pool's settings.
+#[derive(Debug, Clone)]
+pub struct PoolSpec {
+    /// The id apps use.
+    pub self_id: i64,
+    /// Its nickname (`get_login_info`).
+    pub name: String,
+    /// The member bots, in order of preference.
+    pub members: Vec<i64>,
+    /// Who replies.
+    pub reply_via: ReplyVia,
+    /// How long a group message counts as a duplicate of one already delivered.
+    pub dedupe_window: Duration,
+    /// SQLite file of the id table (`:memory:` keeps it for this run only).
+    pub store: String,
+    /// Ids older than this are forgotten at start-up.
+    pub id_retention: Duration,
+}
+
+/// One pool: its members, the id table and what routing has learnt.
+pub struct Pool {
+    /// Settings.
+    pub spec: PoolSpec,
+    /// The pool's own bot (log, cursors).
+    pub bot: Arc<Bot>,
+    /// The members, in order of preference.
+    pub members: Vec<Arc<Bot>>,
+    ids: IdTable,
+    recent: Mutex<Recent>,
+    /// Per group: members that received events from it, newest receiver first.
+    groups: DashMap<i64, Vec<i64>>,
+    /// Per user: the member that last had a private message from them.
+    friends: DashMap<i64, i64>,
+    /// Group messages dropped as duplicates.
+    pub duplicates: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("self_id", &self.spec.self_id)
+            .finish()
+    }
+}
+
+/// The member a call goes to, with its params rewritten for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leg {
+    /// The member.
+    pub member: i64,
+    /// The params with pool message ids replaced by the member's real ones.
+    pub params: Value,
+}
+
+/// Where a call goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    /// Try these members in order until one succeeds.
+    Members(Vec<Leg>),
+    /// The pool answers itself.
+    Answer(Value),
+    /// Nobody can take it.
+    Refused(String),
+}
+
+impl Pool {
+    /// Opens the id table and builds the pool.
+    ///
+    /// # Errors
+    /// When the id store cannot be opened.
+    pub fn open(
+        spec: PoolSpec,
+        bot: Arc<Bot>,
+        members: Vec<Arc<Bot>>,
+    ) -> Result<Arc<Self>, String> {
+        let ids = IdTable::open(&spec.store, spec.self_id, spec.id_retention)?;
+        Ok(Arc::new(Self {
+            spec,
+            bot,
+            members,
+            ids,
+            recent: Mutex::new(Recent::default()),
+            groups: DashMap::new(),
+            friends: DashMap::new(),
+            duplicates: std::sync::atomic::AtomicU64::new(0),
+        }))
+    }
+
+    /// Relays every member's events into the pool's log until `stop`.
+    pub async fn relay(self: Arc<Self>, stop: CancellationToken) {
+        let members = self.members.clone();
+        futures::future::join_all(
+            members
+                .into_iter()
+                .map(|m| self.clone().relay_member(m, stop.clone())),
+        )
+        .await;
+    }
+
+    async fn relay_member(self: Arc<Self>, member: Arc<Bot>, stop: CancellationToken) {
+        let mut sub = Subscription::new(member.log.clone(), member.log.head());
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                r = sub.next_batch(256, &mut batch) => if let Err(gap) = r {
+                    tracing::warn!(pool = self.spec.self_id, member = member.self_id, lost = gap.count(), "pool relay fell behind the member's log; events lost");
+                },
+            }
+            for event in batch.drain(..) {
+                if let Some(out) = self.admit(member.self_id, event.value()) {
+                    self.bot.log.publish_value(&out);
+                }
+            }
+        }
+    }
+
+    /// The pool's form of a member's event, or `None` when it is not
+    /// delivered (a duplicate group message, a meta event).
+    pub fn admit(&self, member: i64, event: &Value) -> Option<Value> {
+        let post_type = event.get("post_type").and_then(Value::as_str)?;
+        if post_type == "meta_event" {
+            return None;
+        }
+        let group = event.get("group_id").and_then(as_i64);
+        let user = event.get("user_id").and_then(as_i64);
+        // Receiving a message (not the bot's own, not a notice) makes the
+        // member the chat's newest receiver.
+        match (post_type, group, user) {
+            ("message", Some(g), _) => {
+                let mut seen = self.groups.entry(g).or_default();
+                seen.retain(|m| *m != member);
+                seen.insert(0, member);
+            }
+            ("message", None, Some(u)) => {
+                self.friends.insert(u, member);
+            }
+            _ => {}
+        }
+        if post_type == "message"
+            && event.get("message_type").and_then(Value::as_str) == Some("group")
+        {
+            let key = DedupeKey {
+                group: group.unwrap_or_default(),
+                sender: user.unwrap_or_default(),
+                content: content_of(event),
+            };
+            let time = event.get("time").and_then(as_i64).unwrap_or_default();
+            if !self.recent.lock().expect("dedupe poisoned").first(
+                key,
+                time,
+                self.spec.dedupe_window,
+            ) {
+                self.duplicates
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return None;
+            }
+        }
+        let mut out = event.clone();
+        out["self_id"] = json!(self.spec.self_id);
+        out[MEMBER_FIELD] = json!(member);
+        self.map_out(member, &mut out);
+        Some(out)
+    }
+
+    /// Replaces a member's message ids in `v` (an event or answer data) by pool ids.
+    fn map_out(&self, member: i64, v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, x) in map.iter_mut() {
+                    match (k.as_str(), as_i64(x)) {
+                        ("message_id" | "real_id", Some(real)) if real != 0 => {
+                            *x = json!(self.ids.pool_id(member, real));
+                        }
+                        _ => self.map_out(member, x),
+                    }
+                }
+                if map.get("type").and_then(Value::as_str) == Some("reply") {
+                    if let Some(id) = map.get_mut("data").and_then(|d| d.get_mut("id")) {
+                        if let Some(real) = as_i64(id) {
+                            *id = json!(self.ids.pool_id(member, real).to_string());
+                        }
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|x| self.map_out(member, x)),
+            _ => {}
+        }
+    }
+
+    /// An answer of `member` as the pool's: its message ids mapped.
+    pub fn answer_data(&self, member: i64, mut data: Value) -> Value {
+        self.map_out(member, &mut data);
+        data
+    }
+
+    /// Where `action` (suffix stripped) with `params` goes.
+    pub fn route(&self, action: &str, params: &Value) -> Route {
+        match action {
+            "get_login_info" => {
+                return Route::Answer(
+                    json!({"user_id": self.spec.self_id, "nickname": self.spec.name}),
+                )
+            }
+            "get_status" => {
+                let online = self.members.iter().any(|m| m.upstream().is_some());
+                return Route::Answer(
+                    json!({"online": online, "good": online, "members": self.member_status()}),
+                );
+            }
+            _ => {}
+        }
+        // A pool message id pins the call to the member that holds it.
+        let mut params = params.clone();
+        let mut pinned = None;
+        if let Err(why) = self.map_in(&mut params, &mut pinned) {
+            return Route::Refused(why);
+        }
+        let online: Vec<i64> = self
+            .members
+            .iter()
+            .filter(|m| m.upstream().is_some())
+            .map(|m| m.self_id)
+            .collect();
+        let order: Vec<i64> = match pinned {
+            Some(m) => vec![m],
+            None => self.preference(&params, &online),
+        };
+        let legs: Vec<Leg> = order
+            .into_iter()
+            .filter(|m| online.contains(m))
+            .map(|member| Leg {
+                member,
+                params: params.clone(),
+            })
+            .collect();
+        if legs.is_empty() {
+            return Route::Refused(match pinned {
+                Some(m) => format!(
+                    "the message belongs to member {m} of pool {}, which is offline",
+                    self.spec.self_id
+                ),
+                None => format!("no member of pool {} is online", self.spec.self_id),
+            });
+        }
+        Route::Members(legs)
+    }
+
+    /// Members in the order a call should try them.
+    fn preference(&self, params: &Value, online: &[i64]) -> Vec<i64> {
+        let group = params.get("group_id").and_then(as_i64);
+        let user = params.get("user_id").and_then(as_i64);
+        let mut order = Vec::new();
+        match (group, user) {
+            (Some(g), _) => {
+                if let Some(seen) = self.groups.get(&g) {
+                    if self.spec.reply_via == ReplyVia::Receiver {
+                        order.extend(seen.iter().copied());
+                    } else {
+                        order.extend(self.spec.members.iter().filter(|m| seen.contains(m)));
+                    }
+                }
+            }
+            (None, Some(u)) => order.extend(self.friends.get(&u).map(|m| *m)),
+            _ => {}
+        }
+        for m in online {
+            if !order.contains(m) {
+                order.push(*m);
+            }
+        }
+        order
+    }
+
+    /// Replaces pool message ids in params (top-level `message_id`, reply
+    /// segments) by real ones; `pinned` becomes the member holding them.
+    fn map_in(&self, params: &mut Value, pinned: &mut Option<i64>) -> Result<(), String> {
+        let mut pin = |id: i64| -> Result<i64, String> {
+            let (member, real) = self
+                .ids
+                .real(id)
+                .ok_or_else(|| format!("unknown message {id} of pool {}", self.spec.self_id))?;
+            match *pinned {
+                Some(m) if m != member => Err(format!(
+                    "messages {id} and others belong to different members of pool {}",
+                    self.spec.self_id
+                )),
+                _ => {
+                    *pinned = Some(member);
+                    Ok(real)
+                }
+            }
+        };
+        if let Some(id) = params.get("message_id").and_then(as_i64) {
+            params["message_id"] = json!(pin(id)?);
+        }
+        if let Some(message) = params.get_mut("message") {
+            if message.is_string() {
+                *message = crate::protocol::message::to_array(message);
+            }
+            if let Value::Array(segs) = message {
+                for seg in segs {
+                    if seg.get("type").and_then(Value::as_str) != Some("reply") {
+                        continue;
+                    }
+                    if let Some(id) = seg.get("data").and_then(|d| d.get("id")).and_then(as_i64) {
+                        seg["data"]["id"] = json!(pin(id)?.to_string());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each member and whether it is online (for `get_status` and `/status`).
+    pub fn member_status(&self) -> Value {
+        Value::Array(
+            self.members
+                .iter()
+                .map(|m| json!({"self_id": m.self_id, "online": m.upstream().is_some()}))
+                .collect(),
+        )
+    }
+}
+
+/// True when a failed answer may succeed through another member (the
+/// account is muted, offline, not in the group...): not a bad request.
+pub fn worth_another_member(retcode: i64) -> bool {
+    !matches!(retcode, 0 | 1 | crate::protocol::retcode::BAD_REQUEST)
+}
+
+fn content_of(event: &Value) -> String {
+    match event.get("raw_message").and_then(Value::as_str) {
+        Some(raw) => raw.to_owned(),
+        None => event
+            .get("message")
+            .map(Value::to_string)
+            .unwrap_or_default(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DedupeKey {
+    group: i64,
+    sender: i64,
+    content: String,
+}
+
+/// Group messages delivered lately, to recognise the same one from another member.
+#[derive(Default)]
+struct Recent {
+    seen: HashMap<DedupeKey, Vec<(i64, Instant)>>,
+    inserts: usize,
+}
+
+impl Recent {
+    /// True when no member delivered this message within `window` (its
+    /// `time` may differ by a second between members).
+    fn first(&mut self, key: DedupeKey, time: i64, window: Duration) -> bool {
+        let now = Instant::now();
+        self.inserts += 1;
+        if self.inserts % 1024 == 0 {
+            self.seen.retain(|_, v| {
+                v.retain(|(_, at)| now.duration_since(*at) <= window);
+                !v.is_empty()
+            });
+        }
+        let entry = self.seen.entry(key).or_default();
+        entry.retain(|(_, at)| now.duration_since(*at) <= window);
+        if entry.iter().any(|(t, _)| (t - time).abs() <= 1) {
+            return false;
+        }
+        entry.push((time, now));
+        true
+    }
+}
+
+/// Pool message ids ⇄ (member, real id), in SQLite.
+struct IdTable {
+    pool: i64,
+    db: Mutex<Connection>,
+    by_real: DashMap<(i64, i64), i32>,
+    by_id: DashMap<i32, (i64, i64)>,
+    next: Mutex<i32>,
+}
+
+impl IdTable {
+    fn open(path: &str, pool: i64, retention: Duration) -> Result<Self, String> {
+        let error = |e: rusqlite::Error| format!("pool {pool} id store {path}: {e}");
+        let db = Connection::open(path).map_err(error)?;
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS pool_ids(pool INTEGER NOT NULL, id INTEGER NOT NULL,
+               member INTEGER NOT NULL, real_id INTEGER NOT NULL, at INTEGER NOT NULL,
+               PRIMARY KEY(pool, id));
+             CREATE INDEX IF NOT EXISTS pool_ids_real ON pool_ids(pool, member, real_id);",
+        )
+        .map_err(error)?;
+        let cutoff = crate::core::links::unix_ms() / 1000 - retention.as_secs() as i64;
+        db.execute(
+            "DELETE FROM pool_ids WHERE pool=?1 AND at<?2",
+            params![pool, cutoff],
+        )
+        .map_err(error)?;
+        let last: Option<i32> = db
+            .query_row(
+                "SELECT id FROM pool_ids WHERE pool=?1 ORDER BY at DESC, rowid DESC LIMIT 1",
+                [pool],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(error)?;
+        Ok(Self {
+            pool,
+            db: Mutex::new(db),
+            by_real: DashMap::new(),
+            by_id: DashMap::new(),
+            next: Mutex::new(last.map_or(1, next_id)),
+        })
+    }
+
+    /// The pool id of a member's message, minted on first sight.
+    fn pool_id(&self, member: i64, real: i64) -> i32 {
+        if let Some(id) = self.by_real.get(&(member, real)) {
+            return *id;
+        }
+        let db = self.db.lock().expect("pool ids poisoned");
+        let stored: Option<i32> = db
+            .query_row(
+                "SELECT id FROM pool_ids WHERE pool=?1 AND member=?2 AND real_id=?3",
+                params![self.pool, member, real],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap_or(None);
+        let id = match stored {
+            Some(id) => id,
+            None => {
+                let mut next = self.next.lock().expect("pool ids poisoned");
+                let id = *next;
+                *next = next_id(id);
+                let at = crate::core::links::unix_ms() / 1000;
+                // A reused id (after 2^31 messages) replaces the oldest mapping.
+                if let Err(e) = db.execute(
+                    "INSERT OR REPLACE INTO pool_ids(pool, id, member, real_id, at) VALUES(?1,?2,?3,?4,?5)",
+                    params![self.pool, id, member, real, at],
+                ) {
+                    tracing::warn!(pool = self.pool, error = %e, "pool id not saved; it lasts until restart");
+                }
+                if let Some((_, old)) = self.by_id.remove(&id) {
+                    self.by_real.remove(&old);
+                }
+                id
+            }
+        };
+        self.by_real.insert((member, real), id);
+        self.by_id.insert(id, (member, real));
+        id
+    }
+
+    /// The member and real id behind a pool id.
+    fn real(&self, id: i64) -> Option<(i64, i64)> {
+        let id = i32::try_from(id).ok()?;
+        if let Some(hit) = self.by_id.get(&id) {
+            return Some(*hit);
+        }
+        let db = self.db.lock().expect("pool ids poisoned");
+        let pair: (i64, i64) = db
+            .query_row(
+                "SELECT member, real_id FROM pool_ids WHERE pool=?1 AND id=?2",
+                params![self.pool, id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ok()
+            .flatten()?;
+        self.by_id.insert(id, pair);
+        self.by_real.insert(pair, id);
+        Some(pair)
+    }
+}
+
+/// The id after `id`: int32 ids (what go-cqhttp apps expect) wrap to 1.
+fn next_id(id: i32) -> i32 {
+    id.checked_add(1).unwrap_or(1)
+}
