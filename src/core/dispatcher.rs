@@ -167,6 +167,11 @@ impl Dispatcher {
         self.pools.insert(pool.spec.self_id, pool);
     }
 
+    /// The pools, for `/status`.
+    pub fn pools(&self) -> Vec<Arc<Pool>> {
+        self.pools.iter().map(|p| p.clone()).collect()
+    }
+
     /// Number of actions waiting for an upstream answer.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
@@ -300,9 +305,9 @@ impl Dispatcher {
     async fn run_pool(self: &Arc<Self>, pool: &Arc<Pool>, call: Call) -> Response {
         let legs = match pool.route(&call.name, &call.params) {
             Route::Answer(data) => return Response::ok(data),
-            Route::Refused(why) => {
+            Route::Refused(code, why) => {
                 tracing::debug!(pool = pool.spec.self_id, action = %call.name, %why, "pool call refused");
-                return Response::failed(retcode::UPSTREAM_UNAVAILABLE, why);
+                return Response::failed(code, why);
             }
             Route::Members(legs) => legs,
         };

@@ -95,8 +95,8 @@ pub enum Route {
     Members(Vec<Leg>),
     /// The pool answers itself.
     Answer(Value),
-    /// Nobody can take it.
-    Refused(String),
+    /// Nobody can take it: the retcode and why.
+    Refused(i64, String),
 }
 
 impl Pool {
@@ -250,7 +250,7 @@ impl Pool {
         let mut params = params.clone();
         let mut pinned = None;
         if let Err(why) = self.map_in(&mut params, &mut pinned) {
-            return Route::Refused(why);
+            return Route::Refused(crate::protocol::retcode::NOT_FOUND, why);
         }
         let online: Vec<i64> = self
             .members
@@ -271,13 +271,16 @@ impl Pool {
             })
             .collect();
         if legs.is_empty() {
-            return Route::Refused(match pinned {
-                Some(m) => format!(
-                    "the message belongs to member {m} of pool {}, which is offline",
-                    self.spec.self_id
-                ),
-                None => format!("no member of pool {} is online", self.spec.self_id),
-            });
+            return Route::Refused(
+                crate::protocol::retcode::UPSTREAM_UNAVAILABLE,
+                match pinned {
+                    Some(m) => format!(
+                        "the message belongs to member {m} of pool {}, which is offline",
+                        self.spec.self_id
+                    ),
+                    None => format!("no member of pool {} is online", self.spec.self_id),
+                },
+            );
         }
         Route::Members(legs)
     }

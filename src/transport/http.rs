@@ -276,8 +276,19 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
         "unknown_echo": drops.unknown_echo.load(Relaxed),
         "late": drops.late.load(Relaxed),
     });
+    let pools: Vec<_> = hub
+        .dispatcher
+        .pools()
+        .iter()
+        .map(|p| {
+            json!({
+                "self_id": p.spec.self_id, "name": p.spec.name, "members": p.member_status(),
+                "duplicates_dropped": p.duplicates.load(Relaxed),
+            })
+        })
+        .collect();
     Json(json!({"status": "ok", "data": {
-        "bots": bots, "apps": apps, "dials": dials,
+        "bots": bots, "apps": apps, "dials": dials, "pools": pools,
         "pending_actions": hub.dispatcher.pending_len(), "dropped_answers": dropped_answers,
         "journal_queued": hub.registry.journal_queued(),
         "inbound_buffered_bytes": l.guard.inbound_budget().map(|b| b.used()),

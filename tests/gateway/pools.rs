@@ -129,6 +129,20 @@ async fn a_message_two_members_see_reaches_the_pool_app_once_naming_its_member()
         2,
         "two messages in the pool's log, no duplicate"
     );
+    let (_, status) = http_get(gw.listen_addrs[0], "/status", None).await;
+    let pool = &status["data"]["pools"][0];
+    assert_eq!(
+        (
+            pool["self_id"].as_i64(),
+            pool["duplicates_dropped"].as_u64()
+        ),
+        (Some(POOL), Some(1)),
+        "{pool}"
+    );
+    assert_eq!(
+        pool["members"][0],
+        json!({"self_id": 10001, "online": true})
+    );
     gw.shutdown().await;
 }
 
@@ -249,7 +263,7 @@ async fn delete_msg_of_a_pool_id_recalls_the_message_on_the_member_that_has_it()
         (Some("only 10002"), only["message_id"].as_i64())
     );
     let unknown = app.call("get_msg", json!({"message_id": 999_999})).await;
-    assert_eq!(unknown["status"], "failed");
+    assert_eq!(unknown["retcode"], 1404);
     assert!(
         unknown["message"]
             .as_str()
