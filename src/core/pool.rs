@@ -160,37 +160,35 @@ impl Pool {
         }
         let group = event.get("group_id").and_then(as_i64);
         let user = event.get("user_id").and_then(as_i64);
-        // Receiving a message (not the bot's own, not a notice) makes the
-        // member the chat's newest receiver.
-        match (post_type, group, user) {
-            ("message", Some(g), _) => {
-                let mut seen = self.groups.entry(g).or_default();
-                seen.retain(|m| *m != member);
-                seen.insert(0, member);
-            }
-            ("message", None, Some(u)) => {
-                self.friends.insert(u, member);
-            }
-            _ => {}
-        }
-        if post_type == "message"
-            && event.get("message_type").and_then(Value::as_str) == Some("group")
-        {
+        if let (Some(g), "message") = (group, post_type) {
             let key = DedupeKey {
-                group: group.unwrap_or_default(),
+                group: g,
                 sender: user.unwrap_or_default(),
                 content: content_of(event),
             };
             let time = event.get("time").and_then(as_i64).unwrap_or_default();
-            if !self.recent.lock().expect("dedupe poisoned").first(
+            let first = self.recent.lock().expect("dedupe poisoned").first(
                 key,
                 time,
                 self.spec.dedupe_window,
-            ) {
+            );
+            // The member that delivers a group message becomes the group's
+            // newest receiver (replies go through it); one that saw only a
+            // duplicate is known to be in the group, behind the others.
+            let mut seen = self.groups.entry(g).or_default();
+            if first {
+                seen.retain(|m| *m != member);
+                seen.insert(0, member);
+            } else {
+                if !seen.contains(&member) {
+                    seen.push(member);
+                }
                 self.duplicates
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return None;
             }
+        } else if let (Some(u), "message") = (user, post_type) {
+            self.friends.insert(u, member);
         }
         let mut out = event.clone();
         out["self_id"] = json!(self.spec.self_id);

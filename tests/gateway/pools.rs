@@ -173,7 +173,7 @@ async fn replies_go_through_the_receiver_and_a_muted_member_hands_over() {
     assert_eq!(pong["message"][0]["data"]["id"], real_ping.to_string());
     assert!(sent_by_bot(&history(&gw, 10002).await, 10002).is_empty());
     // Without a reply, a group send goes through the group's newest receiver:
-    // 10002, which saw the duplicate last.
+    // 10001, which delivered the last message (10002 saw only its duplicate).
     let plain = app
         .call(
             "send_group_msg",
@@ -181,29 +181,33 @@ async fn replies_go_through_the_receiver_and_a_muted_member_hands_over() {
         )
         .await;
     assert_eq!(plain["retcode"], 0, "{plain}");
-    assert_eq!(sent_by_bot(&history(&gw, 10002).await, 10002), ["plain"]);
+    assert_eq!(
+        sent_by_bot(&history(&gw, 10001).await, 10001),
+        [format!("[CQ:reply,id={real_ping}]pong"), "plain".into()]
+    );
     // Muted, it fails the next send, and the next member sends instead.
     inject(
         &gw,
-        10002,
+        10001,
         "ban",
-        json!({"group_id": GROUP, "user_id": 10002, "duration": 600}),
+        json!({"group_id": GROUP, "user_id": 10001, "duration": 600}),
     )
     .await;
     let sent = app
         .call(
             "send_group_msg",
-            json!({"group_id": GROUP, "message": "while 10002 is muted"}),
+            json!({"group_id": GROUP, "message": "while 10001 is muted"}),
         )
         .await;
     assert_eq!(sent["retcode"], 0, "{sent}");
     assert_eq!(
-        sent_by_bot(&history(&gw, 10002).await, 10002),
-        ["plain"],
+        sent_by_bot(&history(&gw, 10001).await, 10001),
+        [format!("[CQ:reply,id={real_ping}]pong"), "plain".into()],
         "the muted member sent nothing more"
     );
-    assert!(
-        sent_by_bot(&history(&gw, 10001).await, 10001).contains(&"while 10002 is muted".to_owned())
+    assert_eq!(
+        sent_by_bot(&history(&gw, 10002).await, 10002),
+        ["while 10001 is muted"]
     );
     gw.shutdown().await;
 }

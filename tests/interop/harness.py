@@ -403,10 +403,10 @@ class App:
     def connected_records(self, since: int = 0) -> list[dict]:
         return [r for r in self.records()[since:] if r.get("kind") == "connected"]
 
-    def wait_connected(self, since: int = 0, timeout: float = CONNECT_TIMEOUT) -> dict:
+    def wait_connected(self, since: int = 0, timeout: float = CONNECT_TIMEOUT, self_id: int = SELF_ID) -> dict:
         return self.wait_record(
-            lambda r: r.get("kind") == "connected" and str(r.get("self_id")) == str(SELF_ID),
-            f"bot {SELF_ID} to connect",
+            lambda r: r.get("kind") == "connected" and str(r.get("self_id")) == str(self_id),
+            f"bot {self_id} to connect",
             since,
             timeout,
         )
