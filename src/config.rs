@@ -12,8 +12,8 @@ use crate::core::{AppOptions, DispatchSettings, OnDuplicate, Retention};
 // assembles the file and validates it.
 pub use crate::redact::Secret;
 pub use crate::transport::config::{
-    AppStart, HttpPostConfig, ListenConfig, NamedAppConfig, ReverseConfig, UpstreamAccount,
-    DEFAULT_LISTEN,
+    AlertConfig, AppStart, HttpPostConfig, ListenConfig, NamedAppConfig, ReverseConfig,
+    UpstreamAccount, DEFAULT_LISTEN,
 };
 use crate::upstream::sandbox::SandboxConfig;
 
@@ -41,6 +41,8 @@ pub struct Config {
     pub journal: JournalConfig,
     /// Pools: several accounts that apps see as one bot.
     pub pool: Vec<PoolConfig>,
+    /// Where offline/online alerts of bots go.
+    pub alert: Vec<AlertConfig>,
 }
 
 /// `[[pool]]`
@@ -121,6 +123,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             journal: JournalConfig::default(),
             pool: Vec::new(),
+            alert: Vec::new(),
         }
     }
 }
@@ -131,6 +134,8 @@ impl Default for Config {
 pub struct GatewayConfig {
     /// Interval of the `heartbeat` meta events sent to apps, ms (0 = none).
     pub heartbeat_interval_ms: u64,
+    /// A bot without an upstream link this long is offline (alerts), ms.
+    pub offline_grace_ms: u64,
     /// How long an action waits for its answer, ms.
     pub action_timeout_ms: u64,
     /// Interval of WS pings to apps and upstreams; a peer silent for 3 intervals is dropped, ms.
@@ -167,6 +172,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             heartbeat_interval_ms: 5_000,
+            offline_grace_ms: 30_000,
             action_timeout_ms: 30_000,
             ping_interval_ms: 15_000,
             handshake_timeout_ms: 10_000,
@@ -380,6 +386,7 @@ impl Config {
         let g = &self.gateway;
         for (key, value) in [
             ("gateway.action_timeout_ms", g.action_timeout_ms),
+            ("gateway.offline_grace_ms", g.offline_grace_ms),
             ("gateway.ping_interval_ms", g.ping_interval_ms),
             ("gateway.handshake_timeout_ms", g.handshake_timeout_ms),
             ("gateway.app_queue", g.app_queue as u64),
@@ -541,6 +548,33 @@ impl Config {
                 );
             }
             check_app(&format!("apps[{i}].app"), &a.options)?;
+        }
+        for (i, a) in self.alert.iter().enumerate() {
+            match a {
+                AlertConfig::Webhook {
+                    url, timeout_ms, ..
+                } => {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return invalid(
+                            format!("alert[{i}].url"),
+                            "must be an http:// or https:// URL".into(),
+                        );
+                    }
+                    if *timeout_ms == 0 {
+                        return invalid(format!("alert[{i}].timeout_ms"), "must be > 0".into());
+                    }
+                }
+                AlertConfig::Message {
+                    user_id, group_id, ..
+                } => {
+                    if user_id.is_some() == group_id.is_some() {
+                        return invalid(
+                            format!("alert[{i}].user_id"),
+                            "give exactly one of user_id and group_id".into(),
+                        );
+                    }
+                }
+            }
         }
         let pool_ids: Vec<i64> = self.pool.iter().map(|p| p.self_id).collect();
         for (i, p) in self.pool.iter().enumerate() {

@@ -172,6 +172,40 @@ impl Gateway {
             hub.tasks.spawn(pool.relay(hub.shutdown.clone()));
         }
 
+        // Every bot, including later ones, gets a watcher deciding when it is offline.
+        {
+            let (hub, grace) = (
+                hub.clone(),
+                Duration::from_millis(config.gateway.offline_grace_ms),
+            );
+            hub.clone().tasks.spawn(async move {
+                let mut watched = std::collections::HashSet::new();
+                let mut bots_changed = hub.registry.watch_bots();
+                loop {
+                    for bot in hub.registry.bots() {
+                        if watched.insert(bot.self_id) {
+                            hub.tasks.spawn(crate::core::alerts::watch(
+                                bot,
+                                grace,
+                                hub.shutdown.clone(),
+                            ));
+                        }
+                    }
+                    tokio::select! {
+                        _ = hub.shutdown.cancelled() => return,
+                        changed = bots_changed.changed() => if changed.is_err() { return },
+                    }
+                }
+            });
+        }
+        for alert in &config.alert {
+            hub.tasks.spawn(crate::transport::alert::run_target(
+                hub.clone(),
+                Arc::new(alert.clone()),
+                hub.shutdown.clone(),
+            ));
+        }
+
         let mut listen_addrs = Vec::new();
         let mut app_listeners = Vec::new();
         let budget = InboundBudget::new(config.gateway.max_inbound_buffer_bytes);

@@ -167,6 +167,11 @@ impl Dispatcher {
         self.pools.insert(pool.spec.self_id, pool);
     }
 
+    /// Runs one action the gateway makes up itself (an alert message) to completion.
+    pub async fn run_action(self: &Arc<Self>, bot: &Bot, action: Action) -> Response {
+        self.call(bot, Call::planned(action)).await
+    }
+
     /// The pools, for `/status`.
     pub fn pools(&self) -> Vec<Arc<Pool>> {
         self.pools.iter().map(|p| p.clone()).collect()

@@ -3,6 +3,7 @@
 //! Nothing here knows about WebSocket or HTTP framing: transports turn sockets
 //! into [`AppCtx`]s and upstream links, and move frames through the types here.
 
+pub mod alerts;
 pub mod bus;
 pub mod dispatcher;
 pub mod journal;

@@ -50,6 +50,9 @@ pub struct AppOptions {
     pub notify_lost: bool,
     /// A go-cqhttp-style event filter (a JSON file): only matching events are sent.
     pub filter: Option<FilterFile>,
+    /// Whether the gateway's own `gateway_bot_offline` / `gateway_bot_online`
+    /// notices are sent to this app.
+    pub gateway_notices: bool,
 }
 
 /// An event filter loaded from a JSON file when the configuration is read,
@@ -113,6 +116,15 @@ impl AppOptions {
         {
             return false;
         }
+        if !self.gateway_notices
+            && event
+                .header
+                .detail_type
+                .as_deref()
+                .is_some_and(crate::protocol::event::is_gateway_bot_notice)
+        {
+            return false;
+        }
         self.filter
             .as_ref()
             .is_none_or(|f| f.filter.matches(event.value()))
@@ -165,6 +177,7 @@ impl Default for AppOptions {
             on_lag: LagPolicy::Disconnect,
             notify_lost: false,
             filter: None,
+            gateway_notices: false,
         }
     }
 }
@@ -247,6 +260,11 @@ impl Bot {
             h.online = online;
             h.good = online;
         });
+    }
+
+    /// Follows the bot's health (connected or not).
+    pub fn watch_health(&self) -> watch::Receiver<Health> {
+        self.health.subscribe()
     }
 
     /// Whether events the sandbox produces for this bot are published (no

@@ -147,6 +147,16 @@ impl EventHeader {
     }
 }
 
+/// `notice_type` of the gateway's own notice that a bot went offline.
+pub const BOT_OFFLINE: &str = "gateway_bot_offline";
+/// `notice_type` of the gateway's own notice that a bot is back online.
+pub const BOT_ONLINE: &str = "gateway_bot_online";
+
+/// True for the gateway's bot state notices (apps get them only when they ask).
+pub fn is_gateway_bot_notice(notice_type: &str) -> bool {
+    notice_type == BOT_OFFLINE || notice_type == BOT_ONLINE
+}
+
 fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(super::de::as_i64(&Value::deserialize(d)?))
 }

@@ -186,3 +186,57 @@ pub struct UpstreamAccount {
     /// The token it must present.
     pub access_token: Secret,
 }
+
+/// `[[alert]]`: where a bot's offline/online transitions are sent.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AlertConfig {
+    /// POST the notice as JSON (signed like HTTP POST when `secret` is set).
+    Webhook {
+        /// The receiver.
+        url: String,
+        /// HMAC-SHA1 key for `X-Signature`; empty = unsigned.
+        #[serde(default)]
+        secret: Secret,
+        /// Bots whose alerts go here; empty = every bot.
+        #[serde(default)]
+        bots: Vec<i64>,
+        /// Per attempt, ms.
+        #[serde(default = "default_alert_timeout_ms")]
+        timeout_ms: u64,
+    },
+    /// A QQ message through another bot that is online.
+    Message {
+        /// The bot that sends it.
+        via: i64,
+        /// To this user (or give `group_id`).
+        #[serde(default)]
+        user_id: Option<i64>,
+        /// To this group (or give `user_id`).
+        #[serde(default)]
+        group_id: Option<i64>,
+        /// Plain text; `{self_id}`, `{state}` (offline/online) and `{reason}` are filled in.
+        #[serde(default = "default_alert_template")]
+        template: String,
+        /// Bots whose alerts go here; empty = every bot but `via`.
+        #[serde(default)]
+        bots: Vec<i64>,
+    },
+}
+
+impl AlertConfig {
+    /// The bots it covers (empty = all).
+    pub fn bots(&self) -> &[i64] {
+        match self {
+            Self::Webhook { bots, .. } | Self::Message { bots, .. } => bots,
+        }
+    }
+}
+
+fn default_alert_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_alert_template() -> String {
+    String::from("onebot-gateway: bot {self_id} is {state} ({reason})")
+}

@@ -1,6 +1,7 @@
 //! Transports: sockets in, sessions out. Handshakes, auth, heartbeats,
 //! reconnects and limits live here; OneBot semantics do not.
 
+pub mod alert;
 pub mod budget;
 pub mod config;
 pub mod dial;

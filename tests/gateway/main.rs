@@ -2,6 +2,7 @@
 //! gateway started in-process on port 0, apps and upstreams played by
 //! tokio-tungstenite peers.
 
+mod alerts;
 mod cli;
 mod common;
 mod crash;

@@ -41,6 +41,8 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/{self_id}/ban", op(ban))
         .route("/{self_id}/admin", op(admin))
         .route("/{self_id}/like", op(like))
+        .route("/{self_id}/offline", op(offline))
+        .route("/{self_id}/online", op(online))
         .route("/{self_id}/emoji_like", op(emoji_like))
         .route("/{self_id}/event", post(raw_event))
         .route("/{self_id}/messages", get(messages))
@@ -91,6 +93,8 @@ mod body {
             sub_type: String = "add".to_owned(),
         }
         Like { user_id: i64, times: i64 = 1 }
+        Offline { tag: String = "sandbox".to_owned(), message: String = "taken offline".to_owned() }
+        Online {}
         EmojiLike { message_id: i64, user_id: i64, emoji_id: String, set: bool = true }
         /// The query of `GET messages`.
         MessagesQuery { limit: i64 = 50, group_id: Option<i64>, user_id: Option<i64> }
@@ -471,6 +475,24 @@ fn group_request(ctx: &mut Ctx<'_>, p: &GroupRequest) -> Out {
     ctx.ensure_person(u)?;
     let flag = group::new_request(ctx, "group", sub_type, g, u, &p.comment)?;
     Ok(json!({"flag": flag}))
+}
+
+/// The account is kicked or logged out: the implementation's `bot_offline`
+/// notice (NapCat's shape), which the gateway turns into an offline alert.
+fn offline(ctx: &mut Ctx<'_>, p: &Offline) -> Out {
+    let user_id = ctx.self_id;
+    ctx.notice(
+        "bot_offline",
+        json!({"user_id": user_id, "tag": p.tag, "message": p.message}),
+    );
+    Ok(json!({}))
+}
+
+/// The account is back: a `bot_online` notice.
+fn online(ctx: &mut Ctx<'_>, _: &Online) -> Out {
+    let user_id = ctx.self_id;
+    ctx.notice("bot_online", json!({"user_id": user_id}));
+    Ok(json!({}))
 }
 
 fn like(ctx: &mut Ctx<'_>, p: &Like) -> Out {
