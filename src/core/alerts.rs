@@ -5,12 +5,13 @@
 //! message alerts read it with their own cursors, so an alert is retried
 //! until delivered and none is lost while a receiver is down.
 //!
-//! A bot is offline when it has had no upstream link for the grace period
-//! (a restarted implementation that is back within it raises nothing, so a
-//! flapping link cannot cause a storm), or at once when its implementation
-//! reports `bot_offline` (NapCat: kicked, logged out). It is online again
-//! when a link is back (after a link loss) or the implementation sends
-//! `bot_online`.
+//! A bot is offline when for the grace period it has had no upstream link,
+//! or its link's heartbeats said the account is not online (`status.online`
+//! or `status.good` false); a restarted implementation that is back within
+//! the grace raises nothing, so a flapping link cannot cause a storm. It is
+//! offline at once when its implementation reports `bot_offline` (NapCat:
+//! kicked, logged out). It is online again when a link is up with good
+//! heartbeats (after a reported logout: a new link), or on `bot_online`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,38 +25,57 @@ use super::registry::Bot;
 
 pub use crate::protocol::event::{BOT_OFFLINE as OFFLINE, BOT_ONLINE as ONLINE};
 
+/// Why a bot is offline, as far as the watcher knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// No link, or its heartbeats say the account is not online.
+    Health,
+    /// The implementation sent `bot_offline`.
+    Reported,
+}
+
 /// Watches one bot until `stop`, publishing its offline/online transitions.
 pub async fn watch(bot: Arc<Bot>, grace: Duration, stop: CancellationToken) {
     let mut health = bot.watch_health();
     let mut sub = Subscription::new(bot.log.clone(), bot.log.head());
     let mut batch = Vec::new();
-    let mut offline: Option<String> = None;
-    // Without a link from the start, the grace runs from the start.
-    let mut lost_at = (!health.borrow().online).then(Instant::now);
+    let mut offline: Option<Cause> = None;
+    let trouble = |h: super::registry::Health| !h.online || !h.good;
+    // In trouble from the start (no link yet): the grace runs from the start.
+    let mut trouble_since = trouble(*health.borrow()).then(Instant::now);
+    let mut was_linked = health.borrow().online;
     loop {
-        let deadline = lost_at.map(|t| t + grace);
+        let deadline = trouble_since.map(|t| t + grace);
         tokio::select! {
             _ = stop.cancelled() => return,
             changed = health.changed() => {
                 if changed.is_err() {
                     return;
                 }
-                let online = health.borrow_and_update().online;
-                if online {
-                    lost_at = None;
-                    if offline.take().is_some() {
-                        publish(&bot, ONLINE, "an upstream link is connected again");
+                let h = *health.borrow_and_update();
+                let relinked = h.online && !was_linked;
+                was_linked = h.online;
+                if !trouble(h) {
+                    trouble_since = None;
+                    // A reported logout ends with a new link (the implementation restarted).
+                    if offline == Some(Cause::Health) || (offline == Some(Cause::Reported) && relinked) {
+                        offline = None;
+                        publish(&bot, ONLINE, "an upstream link is connected and reports the account online");
                     }
-                } else if lost_at.is_none() {
-                    lost_at = Some(Instant::now());
+                } else if trouble_since.is_none() {
+                    trouble_since = Some(Instant::now());
                 }
             }
             _ = sleep_until(deadline) => {
-                lost_at = None;
+                trouble_since = None;
                 if offline.is_none() {
-                    let reason = format!("no upstream link for {} ms", grace.as_millis());
+                    let reason = if bot.health().online {
+                        format!("its heartbeats report the account not online for {} ms", grace.as_millis())
+                    } else {
+                        format!("no upstream link for {} ms", grace.as_millis())
+                    };
                     publish(&bot, OFFLINE, &reason);
-                    offline = Some(reason);
+                    offline = Some(Cause::Health);
                 }
             }
             r = sub.next_batch(64, &mut batch) => {
@@ -64,9 +84,8 @@ pub async fn watch(bot: Arc<Bot>, grace: Duration, stop: CancellationToken) {
                     let v = event.value();
                     match v.get("notice_type").and_then(Value::as_str) {
                         Some("bot_offline") if offline.is_none() => {
-                            let reason = reported_reason(v);
-                            publish(&bot, OFFLINE, &reason);
-                            offline = Some(reason);
+                            publish(&bot, OFFLINE, &reported_reason(v));
+                            offline = Some(Cause::Reported);
                         }
                         Some("bot_online") if offline.is_some() => {
                             offline = None;
@@ -99,6 +118,18 @@ fn reported_reason(v: &Value) -> String {
 fn publish(bot: &Bot, notice_type: &str, reason: &str) {
     tracing::warn!(self_id = bot.self_id, state = notice_type, %reason, "bot state changed");
     let now = crate::core::links::unix_ms();
+    {
+        let mut history = bot.transitions.lock().expect("transitions poisoned");
+        if history.len() == 20 {
+            history.pop_front();
+        }
+        let state = if notice_type == OFFLINE {
+            "offline"
+        } else {
+            "online"
+        };
+        history.push_back(json!({"state": state, "reason": reason, "at_unix_ms": now}));
+    }
     bot.log.publish_value(&json!({
         "time": now / 1000, "self_id": bot.self_id, "post_type": "notice",
         "notice_type": notice_type, "reason": reason,

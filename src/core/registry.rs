@@ -206,6 +206,9 @@ pub struct Bot {
     /// Identities whose last session ended without confirming what it was
     /// written: the written position, to count what is sent again.
     pub unconfirmed_ends: DashMap<String, u64>,
+    /// The account's offline/online transitions (newest last, at most 20),
+    /// as the alert watcher decided them.
+    pub transitions: std::sync::Mutex<std::collections::VecDeque<Value>>,
 }
 
 impl std::fmt::Debug for Bot {
@@ -229,6 +232,7 @@ impl Bot {
             }),
             cursors: DashMap::new(),
             unconfirmed_ends: DashMap::new(),
+            transitions: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }
     }
 

@@ -54,8 +54,12 @@ struct Dial {
 enum Ended {
     /// Stop dialling: shutdown, or the target was removed.
     Stop,
-    /// Dial again after the backoff; with why the connection ended.
+    /// Dial again after the backoff; with why the connection ended (shown
+    /// in `/status`, already logged by the caller).
     Redial(Option<String>),
+    /// The peer closed it saying why (an app refusing the bot): dial again,
+    /// and log the reason like a failed dial, once per distinct reason.
+    Closed(String),
 }
 
 /// Dials until `stop`, running each connection with `connected`.
@@ -116,6 +120,7 @@ async fn keep_dialling<F, Fut>(
                         last_problem = why;
                         (None, false)
                     }
+                    Ended::Closed(why) => (Some(why), false),
                 }
             }
             Ok(Err(e)) => (Some(describe(&e)), matches!(e, WsError::Http(_))),
@@ -288,11 +293,11 @@ async fn dial_app(
         async move {
             match session.await {
                 SessionEnd::Shutdown | SessionEnd::Removed => Ended::Stop,
-                SessionEnd::PeerClosed(Some(frame)) => Ended::Redial(Some(format!(
+                SessionEnd::PeerClosed(Some(frame)) => Ended::Closed(format!(
                     "closed by app with {} {}",
                     u16::from(frame.code),
                     frame.reason
-                ))),
+                )),
                 _ => Ended::Redial(None),
             }
         }

@@ -239,6 +239,7 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
                 "next_seq": b.log.head(), "first_retained_seq": b.log.first_retained(),
                 "saved_cursors": b.cursors.iter().map(|c| (c.key().clone(), *c.value())).collect::<HashMap<_, _>>(),
                 "journaled_cursors": hub.registry.durable_cursors(b.self_id),
+                "state_changes": b.transitions.lock().map(|t| t.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
             })
         })
         .collect();

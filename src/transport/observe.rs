@@ -24,6 +24,7 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
     // gateway keeps one set of numbers, this only renders them.
     let mut m = Metrics::with_prefix("onebot_gateway");
     let bot_online = Family::<Labels, Gauge>::default();
+    let bot_offline_alerted = Family::<Labels, Gauge>::default();
     let bot_events = Family::<Labels, Counter>::default();
     let bot_retained = Family::<Labels, Gauge>::default();
     let delivered = Family::<Labels, Counter>::default();
@@ -60,6 +61,14 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
         bot_online
             .get_or_create(&labels)
             .set(i64::from(bot.health().online));
+        let offline = bot
+            .transitions
+            .lock()
+            .map(|t| t.back().is_some_and(|last| last["state"] == "offline"))
+            .unwrap_or(false);
+        bot_offline_alerted
+            .get_or_create(&labels)
+            .set(i64::from(offline));
         let head = bot.log.head();
         bot_events
             .get_or_create(&labels)
@@ -154,6 +163,11 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
         "1 while the bot's upstream is connected",
         bot_online,
     );
+    m.register(
+        "bot_offline_alerted",
+        "1 while the bot is offline as alerted (gateway_bot_offline, not yet back online)",
+        bot_offline_alerted,
+    );
     m.register("bot_events", "Events published by the bot", bot_events);
     m.register(
         "bot_retained_events",
@@ -235,7 +249,11 @@ const DASHBOARD: &str = r#"<!doctype html>
 <h1>onebot-gateway</h1>
 <p>Live from <code>/status</code>, every second. <span id="err"></span></p>
 <h2>Bots</h2>
-<table><thead><tr><th>self_id</th><th>upstream</th><th>events</th><th>retained from</th><th>pending actions</th></tr></thead><tbody id="bots"></tbody></table>
+<table><thead><tr><th>self_id</th><th>upstream</th><th>account</th><th>events</th><th>retained from</th><th>pending actions</th></tr></thead><tbody id="bots"></tbody></table>
+<h2>Account state changes</h2>
+<table><thead><tr><th>bot</th><th>state</th><th>reason</th><th>at</th></tr></thead><tbody id="changes"></tbody></table>
+<h2>Pools</h2>
+<table><thead><tr><th>pool</th><th>name</th><th>members online</th><th>duplicates dropped</th></tr></thead><tbody id="pools"></tbody></table>
 <h2>Upstream links</h2>
 <table><thead><tr><th>bot</th><th>link</th><th>kind</th><th>role</th><th>peer</th><th>state</th><th>since</th><th>last heartbeat</th><th>standby events dropped</th></tr></thead><tbody id="links"></tbody></table>
 <h2>Outbound connections</h2>
@@ -255,11 +273,19 @@ async function tick() {
     const r = await fetch(url);
     if (!r.ok) throw new Error('HTTP ' + r.status);
     const { data } = await r.json();
+    const time = (ms) => ms ? new Date(ms).toLocaleTimeString() : '-';
     fill('bots', data.bots.map((b) => {
       const state = cell(b.online ? 'online' : 'away'); state.className = b.online ? 'on' : 'off';
-      return [cell(b.self_id), state, cell(b.next_seq - 1), cell(b.first_retained_seq), cell(data.pending_actions)];
+      const last = (b.state_changes ?? []).at(-1);
+      const account = cell(last ? last.state : '-'); account.className = last && last.state === 'offline' ? 'off' : '';
+      return [cell(b.self_id), state, account, cell(b.next_seq - 1), cell(b.first_retained_seq), cell(data.pending_actions)];
     }));
-    const time = (ms) => ms ? new Date(ms).toLocaleTimeString() : '-';
+    fill('changes', data.bots.flatMap((b) => (b.state_changes ?? []).map((c) => {
+      const state = cell(c.state); state.className = c.state === 'online' ? 'on' : 'off';
+      return [cell(b.self_id), state, cell(c.reason), cell(time(c.at_unix_ms))];
+    })).reverse());
+    fill('pools', (data.pools ?? []).map((p) => [cell(p.self_id), cell(p.name),
+      cell(p.members.filter((m) => m.online).map((m) => m.self_id).join(', ') || 'none'), cell(p.duplicates_dropped)]));
     fill('links', data.bots.flatMap((b) => b.links.map((k) => {
       const state = cell(k.state); state.className = k.state === 'active' ? 'on' : '';
       return [cell(b.self_id), cell(k.id), cell(k.kind), cell(k.role), cell(k.peer), state,

@@ -112,6 +112,11 @@ async fn a_killed_implementation_is_reported_once_after_the_grace_and_once_when_
         body.to_string().as_bytes(),
     );
     assert_eq!(headers["x-signature"], signed.as_str());
+    let (_, metrics) = http_text(gw.listen_addrs[0], "GET", "/metrics", None, None).await;
+    assert!(
+        metrics.contains("onebot_gateway_bot_offline_alerted{self_id=\"42\"} 1"),
+        "{metrics}"
+    );
     let notice = asks
         .next_matching(|v| v["notice_type"] == "gateway_bot_offline")
         .await
@@ -130,6 +135,21 @@ async fn a_killed_implementation_is_reported_once_after_the_grace_and_once_when_
     asks.next_matching(|v| v["notice_type"] == "gateway_bot_online")
         .await
         .unwrap();
+    let (_, status) = http_get(gw.listen_addrs[0], "/status", None).await;
+    let bot42 = status["data"]["bots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["self_id"] == 42)
+        .unwrap()
+        .clone();
+    let states: Vec<_> = bot42["state_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["state"].clone())
+        .collect();
+    assert_eq!(states, [json!("offline"), json!("online")], "{bot42}");
     // An app that did not ask for gateway notices gets the next event, not them.
     fake.push(&onebot_gateway::testkit::group_message(42, 7, "after"));
     let next = plain.next_non_meta().await.unwrap();
@@ -195,5 +215,37 @@ async fn an_implementation_reporting_the_account_offline_is_alerted_at_once() {
             ("gateway_bot_online".to_owned(), 10000)
         ]
     );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn heartbeats_saying_the_account_is_not_online_raise_the_alert_after_the_grace() {
+    let hook = Arc::new(Webhook::default());
+    let url = webhook(hook.clone()).await;
+    let up = ManualUpstream::bind().await;
+    let gw = start(&format!(
+        "[gateway]\noffline_grace_ms = 200\n[[listen]]\naddress = \"127.0.0.1:0\"\n\
+         [[upstream]]\ntype = \"ws\"\nurl = \"{}\"\nself_id = 88\n\
+         [[alert]]\ntype = \"webhook\"\nurl = \"{url}\"\n",
+        up.url()
+    ))
+    .await;
+    let mut upstream = up.accept(88).await;
+    let bot = gw.hub.registry.bot(88).unwrap();
+    eventually("bot 88 online", || bot.health().online).await;
+    let beat = |online: bool| {
+        json!({"time": 1, "self_id": 88, "post_type": "meta_event", "meta_event_type": "heartbeat",
+               "interval": 5000, "status": {"online": online, "good": true}})
+    };
+    send_json(&mut upstream, beat(false)).await;
+    eventually("the offline webhook", || !hook.notices().is_empty()).await;
+    let reason = hook.posts.lock().unwrap()[0].1["reason"].clone();
+    assert_eq!(
+        reason,
+        "its heartbeats report the account not online for 200 ms"
+    );
+    send_json(&mut upstream, beat(true)).await;
+    eventually("the online webhook", || hook.notices().len() == 2).await;
+    assert_eq!(hook.notices()[1], ("gateway_bot_online".to_owned(), 88));
     gw.shutdown().await;
 }
