@@ -179,23 +179,13 @@ impl Gateway {
                 Duration::from_millis(config.gateway.offline_grace_ms),
             );
             hub.clone().tasks.spawn(async move {
-                let mut watched = std::collections::HashSet::new();
-                let mut bots_changed = hub.registry.watch_bots();
-                loop {
-                    for bot in hub.registry.bots() {
-                        if watched.insert(bot.self_id) {
-                            hub.tasks.spawn(crate::core::alerts::watch(
-                                bot,
-                                grace,
-                                hub.shutdown.clone(),
-                            ));
-                        }
-                    }
-                    tokio::select! {
-                        _ = hub.shutdown.cancelled() => return,
-                        changed = bots_changed.changed() => if changed.is_err() { return },
-                    }
-                }
+                let stop = hub.shutdown.clone();
+                hub.registry
+                    .each_bot(&stop, |bot| {
+                        hub.tasks
+                            .spawn(crate::core::alerts::watch(bot, grace, stop.clone()));
+                    })
+                    .await;
             });
         }
         for alert in &config.alert {

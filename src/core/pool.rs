@@ -66,7 +66,10 @@ pub struct Pool {
     /// Per group: members that received events from it, newest receiver first.
     groups: DashMap<i64, Vec<i64>>,
     /// Per user: the member that last had a private message from them.
-    friends: DashMap<i64, i64>,
+    talked: DashMap<i64, i64>,
+    /// Per user: members known to have them as a friend (a friend's private
+    /// message, a `friend_add` notice), newest first.
+    friends: DashMap<i64, Vec<i64>>,
     /// Group messages dropped as duplicates.
     pub duplicates: std::sync::atomic::AtomicU64,
 }
@@ -117,6 +120,7 @@ impl Pool {
             ids,
             recent: Mutex::new(Recent::default()),
             groups: DashMap::new(),
+            talked: DashMap::new(),
             friends: DashMap::new(),
             duplicates: std::sync::atomic::AtomicU64::new(0),
         }))
@@ -188,7 +192,17 @@ impl Pool {
                 return None;
             }
         } else if let (Some(u), "message") = (user, post_type) {
-            self.friends.insert(u, member);
+            self.talked.insert(u, member);
+        }
+        let friendly = match post_type {
+            "message" => event.get("sub_type").and_then(Value::as_str) == Some("friend"),
+            "notice" => event.get("notice_type").and_then(Value::as_str) == Some("friend_add"),
+            _ => false,
+        };
+        if let (true, None, Some(u)) = (friendly, group, user) {
+            let mut of = self.friends.entry(u).or_default();
+            of.retain(|m| *m != member);
+            of.insert(0, member);
         }
         let mut out = event.clone();
         out["self_id"] = json!(self.spec.self_id);
@@ -298,7 +312,18 @@ impl Pool {
                     }
                 }
             }
-            (None, Some(u)) => order.extend(self.friends.get(&u).map(|m| *m)),
+            (None, Some(u)) => {
+                order.extend(self.talked.get(&u).map(|m| *m));
+                if let Some(friends) = self.friends.get(&u) {
+                    order.extend(
+                        friends
+                            .iter()
+                            .filter(|m| !order.contains(m))
+                            .copied()
+                            .collect::<Vec<_>>(),
+                    );
+                }
+            }
             _ => {}
         }
         for m in online {

@@ -626,6 +626,24 @@ impl Registry {
         self.bot_added.subscribe()
     }
 
+    /// Calls `start` once for every bot, those there now and those added
+    /// later, until `stop`.
+    pub async fn each_bot(&self, stop: &CancellationToken, mut start: impl FnMut(Arc<Bot>)) {
+        let mut seen = std::collections::HashSet::new();
+        let mut added = self.watch_bots();
+        loop {
+            for bot in self.bots() {
+                if seen.insert(bot.self_id) {
+                    start(bot);
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = added.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
     /// Registers a connected app and returns its context.
     pub fn register_app(
         &self,

@@ -27,35 +27,30 @@ type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Ful
 /// Runs one `[[alert]]` target for every (matching) bot, including later ones, until `stop`.
 pub async fn run_target(hub: Arc<Hub>, alert: Arc<AlertConfig>, stop: CancellationToken) {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let mut started = std::collections::HashSet::new();
-    let mut bots_changed = hub.registry.watch_bots();
     let via = match *alert {
         AlertConfig::Message { via, .. } => Some(via),
         AlertConfig::Webhook { .. } => None,
     };
-    loop {
-        for bot in hub.registry.bots() {
+    hub.registry
+        .each_bot(&stop, |bot| {
             let wanted = if alert.bots().is_empty() {
                 // A message cannot tell that its own sender is offline.
                 via != Some(bot.self_id)
             } else {
                 alert.bots().contains(&bot.self_id)
             };
-            if wanted && started.insert(bot.self_id) {
-                hub.tasks.spawn(deliver(
+            if wanted {
+                let task = deliver(
                     hub.clone(),
                     alert.clone(),
                     client.clone(),
                     bot,
                     stop.clone(),
-                ));
+                );
+                hub.tasks.spawn(task);
             }
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            changed = bots_changed.changed() => if changed.is_err() { return },
-        }
-    }
+        })
+        .await;
 }
 
 async fn deliver(

@@ -190,21 +190,17 @@ impl Drop for DialGuard<'_> {
 /// that appear later, until `stop` (the gateway's shutdown, or a reload that
 /// removed it).
 pub async fn run_target(hub: Arc<Hub>, target: Arc<ReverseConfig>, stop: CancellationToken) {
-    let mut dialled = std::collections::HashSet::new();
-    let mut bots_changed = hub.registry.watch_bots();
-    let mut first_pass = true;
-    loop {
-        for bot in hub.registry.bots() {
+    let at_start: std::collections::HashSet<i64> =
+        hub.registry.bots().iter().map(|b| b.self_id).collect();
+    hub.registry
+        .each_bot(&stop, |bot| {
             if !target.bots.is_empty() && !target.bots.contains(&bot.self_id) {
-                continue;
-            }
-            if !dialled.insert(bot.self_id) {
-                continue;
+                return;
             }
             // A configured target is owed every event from the moment it
             // exists (the gateway's start, or the bot's first appearance),
             // even while it is down; a saved cursor (journal) wins.
-            let from = if first_pass {
+            let from = if at_start.contains(&bot.self_id) {
                 bot.log.head()
             } else {
                 bot.log.first_retained()
@@ -228,13 +224,8 @@ pub async fn run_target(hub: Arc<Hub>, target: Arc<ReverseConfig>, stop: Cancell
                 };
                 hub.tasks.spawn(task);
             }
-        }
-        first_pass = false;
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            changed = bots_changed.changed() => if changed.is_err() { return },
-        }
-    }
+        })
+        .await;
 }
 
 /// The replay identity of a target's event connection to one bot.

@@ -33,27 +33,20 @@ type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Ful
 /// `stop` ends it (the gateway's shutdown, or a reload that removed it).
 pub async fn run_target(hub: Arc<Hub>, target: Arc<HttpPostConfig>, stop: CancellationToken) {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let mut started = std::collections::HashSet::new();
-    let mut bots_changed = hub.registry.watch_bots();
-    loop {
-        for bot in hub.registry.bots() {
-            if (target.bots.is_empty() || target.bots.contains(&bot.self_id))
-                && started.insert(bot.self_id)
-            {
-                hub.tasks.spawn(deliver(
+    hub.registry
+        .each_bot(&stop, |bot| {
+            if target.bots.is_empty() || target.bots.contains(&bot.self_id) {
+                let task = deliver(
                     hub.clone(),
                     target.clone(),
                     client.clone(),
                     bot,
                     stop.clone(),
-                ));
+                );
+                hub.tasks.spawn(task);
             }
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            changed = bots_changed.changed() => if changed.is_err() { return },
-        }
-    }
+        })
+        .await;
 }
 
 /// Signs a body the way go-cqhttp does: `sha1=` + hex HMAC-SHA1.

@@ -24,6 +24,9 @@ fn world(dir: &Path) -> std::path::PathBuf {
              [[bots.groups.members]]\nuser_id = {OWNER}\nrole = \"owner\"\n\
              [[bots.groups.members]]\nuser_id = {SPEAKER}\n"
         );
+        if bot == 10002 {
+            text += &format!("[[bots.friends]]\nuser_id = {SPEAKER}\n");
+        }
     }
     let path = dir.join("world.toml");
     std::fs::write(&path, text).unwrap();
@@ -298,5 +301,48 @@ async fn pool_message_ids_survive_a_restart() {
     assert_eq!(got["retcode"], 0, "{got}");
     assert_eq!(got["data"]["raw_message"], "ping");
     assert_eq!(got["data"]["message_id"], ping["message_id"]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_private_reply_goes_through_the_member_the_user_talked_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = pool_gateway(dir.path()).await;
+    let mut app = app(&gw, &format!("/{POOL}/"), "").await;
+    inject(
+        &gw,
+        10002,
+        "say",
+        json!({"user_id": SPEAKER, "message": "psst"}),
+    )
+    .await;
+    let psst = app
+        .next_matching(|v| v["message_type"] == "private")
+        .await
+        .unwrap();
+    assert_eq!(
+        (psst["member_self_id"].as_i64(), psst["sub_type"].as_str()),
+        (Some(10002), Some("friend"))
+    );
+    let sent = app
+        .call(
+            "send_private_msg",
+            json!({"user_id": SPEAKER, "message": "hi back"}),
+        )
+        .await;
+    assert_eq!(sent["retcode"], 0, "{sent}");
+    let (_, v) = http_get(
+        gw.listen_addrs[0],
+        &format!("/sandbox/10002/messages?user_id={SPEAKER}"),
+        None,
+    )
+    .await;
+    let said: Vec<_> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["raw_message"].clone())
+        .collect();
+    assert_eq!(said, [json!("psst"), json!("hi back")]);
     gw.shutdown().await;
 }
