@@ -136,6 +136,9 @@ pub struct GatewayConfig {
     pub heartbeat_interval_ms: u64,
     /// A bot without an upstream link this long is offline (alerts), ms.
     pub offline_grace_ms: u64,
+    /// Least time between a bot's alerts, ms: an offline transition sooner is
+    /// held back (and dropped if the bot is back before it is due).
+    pub alert_min_interval_ms: u64,
     /// How long an action waits for its answer, ms.
     pub action_timeout_ms: u64,
     /// Interval of WS pings to apps and upstreams; a peer silent for 3 intervals is dropped, ms.
@@ -173,6 +176,7 @@ impl Default for GatewayConfig {
         Self {
             heartbeat_interval_ms: 5_000,
             offline_grace_ms: 30_000,
+            alert_min_interval_ms: 60_000,
             action_timeout_ms: 30_000,
             ping_interval_ms: 15_000,
             handshake_timeout_ms: 10_000,
@@ -387,6 +391,7 @@ impl Config {
         for (key, value) in [
             ("gateway.action_timeout_ms", g.action_timeout_ms),
             ("gateway.offline_grace_ms", g.offline_grace_ms),
+            ("gateway.alert_min_interval_ms", g.alert_min_interval_ms),
             ("gateway.ping_interval_ms", g.ping_interval_ms),
             ("gateway.handshake_timeout_ms", g.handshake_timeout_ms),
             ("gateway.app_queue", g.app_queue as u64),

@@ -174,16 +174,16 @@ impl Gateway {
 
         // Every bot, including later ones, gets a watcher deciding when it is offline.
         {
-            let (hub, grace) = (
-                hub.clone(),
-                Duration::from_millis(config.gateway.offline_grace_ms),
-            );
+            let hub = hub.clone();
+            let grace = Duration::from_millis(config.gateway.offline_grace_ms);
+            let min_interval = Duration::from_millis(config.gateway.alert_min_interval_ms);
             hub.clone().tasks.spawn(async move {
                 let stop = hub.shutdown.clone();
                 hub.registry
                     .each_bot(&stop, |bot| {
-                        hub.tasks
-                            .spawn(crate::core::alerts::watch(bot, grace, stop.clone()));
+                        let watch =
+                            crate::core::alerts::watch(bot, grace, min_interval, stop.clone());
+                        hub.tasks.spawn(watch);
                     })
                     .await;
             });

@@ -34,18 +34,77 @@ enum Cause {
     Reported,
 }
 
-/// Watches one bot until `stop`, publishing its offline/online transitions.
-pub async fn watch(bot: Arc<Bot>, grace: Duration, stop: CancellationToken) {
+/// What apps and alert targets were told, and an offline transition held
+/// back because the last alert is too recent.
+struct Told {
+    offline: Option<Cause>,
+    deferred: Option<(Cause, String, Instant)>,
+    last_alert: Option<Instant>,
+    min_interval: Duration,
+}
+
+impl Told {
+    /// Why the bot counts as offline (told, or about to be).
+    fn cause(&self) -> Option<Cause> {
+        self.offline.or(self.deferred.as_ref().map(|d| d.0))
+    }
+
+    fn go_offline(&mut self, bot: &Bot, cause: Cause, reason: String) {
+        if self.cause().is_some() {
+            return;
+        }
+        let now = Instant::now();
+        match self.last_alert {
+            // Too soon after the last alert (a flapping account): held back,
+            // and dropped if the account is back before it is due.
+            Some(last) if now < last + self.min_interval => {
+                self.deferred = Some((cause, reason, last + self.min_interval));
+            }
+            _ => self.tell_offline(bot, cause, &reason),
+        }
+    }
+
+    fn tell_offline(&mut self, bot: &Bot, cause: Cause, reason: &str) {
+        publish(bot, OFFLINE, reason);
+        self.offline = Some(cause);
+        self.last_alert = Some(Instant::now());
+    }
+
+    fn go_online(&mut self, bot: &Bot, reason: &str) {
+        if self.deferred.take().is_some() {
+            return;
+        }
+        if self.offline.take().is_some() {
+            publish(bot, ONLINE, reason);
+            self.last_alert = Some(Instant::now());
+        }
+    }
+}
+
+/// Watches one bot until `stop`, publishing its offline/online transitions,
+/// at most one offline alert per `min_interval`.
+pub async fn watch(
+    bot: Arc<Bot>,
+    grace: Duration,
+    min_interval: Duration,
+    stop: CancellationToken,
+) {
     let mut health = bot.watch_health();
     let mut sub = Subscription::new(bot.log.clone(), bot.log.head());
     let mut batch = Vec::new();
-    let mut offline: Option<Cause> = None;
+    let mut told = Told {
+        offline: None,
+        deferred: None,
+        last_alert: None,
+        min_interval,
+    };
     let trouble = |h: super::registry::Health| !h.online || !h.good;
     // In trouble from the start (no link yet): the grace runs from the start.
     let mut trouble_since = trouble(*health.borrow()).then(Instant::now);
     let mut was_linked = health.borrow().online;
     loop {
         let deadline = trouble_since.map(|t| t + grace);
+        let due = told.deferred.as_ref().map(|d| d.2);
         tokio::select! {
             _ = stop.cancelled() => return,
             changed = health.changed() => {
@@ -58,9 +117,9 @@ pub async fn watch(bot: Arc<Bot>, grace: Duration, stop: CancellationToken) {
                 if !trouble(h) {
                     trouble_since = None;
                     // A reported logout ends with a new link (the implementation restarted).
-                    if offline == Some(Cause::Health) || (offline == Some(Cause::Reported) && relinked) {
-                        offline = None;
-                        publish(&bot, ONLINE, "an upstream link is connected and reports the account online");
+                    let cause = told.cause();
+                    if cause == Some(Cause::Health) || (cause == Some(Cause::Reported) && relinked) {
+                        told.go_online(&bot, "an upstream link is connected and reports the account online");
                     }
                 } else if trouble_since.is_none() {
                     trouble_since = Some(Instant::now());
@@ -68,14 +127,16 @@ pub async fn watch(bot: Arc<Bot>, grace: Duration, stop: CancellationToken) {
             }
             _ = sleep_until(deadline) => {
                 trouble_since = None;
-                if offline.is_none() {
-                    let reason = if bot.health().online {
-                        format!("its heartbeats report the account not online for {} ms", grace.as_millis())
-                    } else {
-                        format!("no upstream link for {} ms", grace.as_millis())
-                    };
-                    publish(&bot, OFFLINE, &reason);
-                    offline = Some(Cause::Health);
+                let reason = if bot.health().online {
+                    format!("its heartbeats report the account not online for {} ms", grace.as_millis())
+                } else {
+                    format!("no upstream link for {} ms", grace.as_millis())
+                };
+                told.go_offline(&bot, Cause::Health, reason);
+            }
+            _ = sleep_until(due) => {
+                if let Some((cause, reason, _)) = told.deferred.take() {
+                    told.tell_offline(&bot, cause, &reason);
                 }
             }
             r = sub.next_batch(64, &mut batch) => {
@@ -83,14 +144,8 @@ pub async fn watch(bot: Arc<Bot>, grace: Duration, stop: CancellationToken) {
                 for event in batch.drain(..) {
                     let v = event.value();
                     match v.get("notice_type").and_then(Value::as_str) {
-                        Some("bot_offline") if offline.is_none() => {
-                            publish(&bot, OFFLINE, &reported_reason(v));
-                            offline = Some(Cause::Reported);
-                        }
-                        Some("bot_online") if offline.is_some() => {
-                            offline = None;
-                            publish(&bot, ONLINE, "the implementation reports the account online");
-                        }
+                        Some("bot_offline") => told.go_offline(&bot, Cause::Reported, reported_reason(v)),
+                        Some("bot_online") => told.go_online(&bot, "the implementation reports the account online"),
                         _ => {}
                     }
                 }
@@ -134,4 +189,74 @@ fn publish(bot: &Bot, notice_type: &str, reason: &str) {
         "time": now / 1000, "self_id": bot.self_id, "post_type": "notice",
         "notice_type": notice_type, "reason": reason,
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::links::{Link, LinkKind, OnDuplicate};
+    use crate::core::registry::{Registry, Role};
+    use crate::core::serve::{RemoteLink, UpstreamLink};
+
+    // Virtual time: the hold-back is exact, whatever the machine's load.
+    #[tokio::test(start_paused = true)]
+    async fn a_flapping_account_gets_one_alert_per_interval() {
+        let registry = Registry::new(Default::default());
+        let bot = registry.bot_or_insert(7);
+        let (frames, _rx) = tokio::sync::mpsc::channel(1);
+        let link = Link::new(
+            1,
+            LinkKind::WsDialled,
+            Role::Universal,
+            String::from("t"),
+            UpstreamLink::Remote(RemoteLink { id: 1, frames }),
+            OnDuplicate::Standby,
+            None,
+        );
+        bot.attach_link(link);
+        let stop = CancellationToken::new();
+        let watcher = tokio::spawn(watch(
+            bot.clone(),
+            Duration::from_secs(3600),
+            Duration::from_secs(60),
+            stop.clone(),
+        ));
+        tokio::task::yield_now().await;
+        let mut alerts = Subscription::new(bot.log.clone(), bot.log.head());
+        let notice = |kind: &str| json!({"time": 1, "self_id": 7, "post_type": "notice", "notice_type": kind, "tag": "kicked"});
+        let start = Instant::now();
+        bot.log.publish_value(&notice("bot_offline"));
+        bot.log.publish_value(&notice("bot_online"));
+        for _ in 0..10 {
+            bot.log.publish_value(&notice("bot_offline"));
+            bot.log.publish_value(&notice("bot_online"));
+        }
+        bot.log.publish_value(&notice("bot_offline"));
+        let mut seen = Vec::new();
+        let mut batch = Vec::new();
+        while seen.len() < 3 {
+            alerts.next_batch(64, &mut batch).await.unwrap();
+            for e in batch.drain(..) {
+                let kind = e.value()["notice_type"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if crate::protocol::event::is_gateway_bot_notice(&kind) {
+                    seen.push((kind, start.elapsed()));
+                }
+            }
+        }
+        let at = |s| Duration::from_secs(s);
+        assert_eq!(
+            seen,
+            [
+                (OFFLINE.to_owned(), at(0)),
+                (ONLINE.to_owned(), at(0)),
+                (OFFLINE.to_owned(), at(60)),
+            ],
+            "ten flaps inside the minute are dropped; the last offline is held to the minute"
+        );
+        stop.cancel();
+        watcher.await.unwrap();
+    }
 }
