@@ -212,6 +212,7 @@ impl Gateway {
                     ListenerGuard::new(&l.allowed_origins, l.max_connections)
                         .with_budget(budget.clone()),
                 ),
+                warned_ambiguous: Default::default(),
             });
             app_listeners.push(app_listener.clone());
             let guard = app_listener.guard.clone();

@@ -24,6 +24,12 @@ struct Cli {
 enum Command {
     /// Run the gateway (the default).
     Run,
+    /// Write a commented configuration file (every key, its default, what it does).
+    Init {
+        /// Where to write it; an existing file is never overwritten.
+        #[arg(default_value = "onebot-gateway.toml")]
+        path: PathBuf,
+    },
     /// Validate a configuration file and print it resolved, secrets masked.
     CheckConfig {
         /// The file to check.
@@ -48,6 +54,31 @@ const EXIT_CONFIG: u8 = 78;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
+        Command::Init { path } => {
+            // The tested example is the template: `tests/gateway/cli.rs` checks it.
+            const EXAMPLE: &str = include_str!("../config.example.toml");
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, EXAMPLE.as_bytes()));
+            match written {
+                Ok(()) => {
+                    println!(
+                        "wrote {}: edit it, then `onebot-gateway check-config {0}` and `onebot-gateway --config {0}`",
+                        path.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!(
+                        "cannot write {}: {e} (an existing file is never overwritten)",
+                        path.display()
+                    );
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
         Command::CheckConfig { path } => match Config::load(&path) {
             Ok(config) => {
                 println!(

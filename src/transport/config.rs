@@ -26,6 +26,10 @@ pub struct ListenConfig {
     pub allowed_origins: Vec<String>,
     /// Most live WebSockets on this listener; the next upgrade gets 503.
     pub max_connections: usize,
+    /// The bot `/`, `/api`, `/event` and `/{action}` serve when several are
+    /// served here (a pool's id, say); without it they need `/{self_id}/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_bot: Option<i64>,
 }
 
 impl Default for ListenConfig {
@@ -36,6 +40,7 @@ impl Default for ListenConfig {
             options: AppOptions::default(),
             allowed_origins: Vec::new(),
             max_connections: 10_000,
+            default_bot: None,
         }
     }
 }

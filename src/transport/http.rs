@@ -356,7 +356,17 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
     };
     let bot = match resolve_bot(&l, path_bot, &query) {
         Ok(bot) => bot,
-        Err(resp) => return resp,
+        Err(resp) => {
+            if resp.status() == StatusCode::BAD_REQUEST
+                && l.warned_ambiguous
+                    .lock()
+                    .map(|mut w| w.insert(peer_ip(&peer)))
+                    .unwrap_or(false)
+            {
+                tracing::warn!(%peer, %path, "app refused: several bots are served here and it named none (connect to /{{self_id}}/, or set [[listen]] default_bot)");
+            }
+            return resp;
+        }
     };
     let role = match target {
         Endpoint::Action(action) => {
@@ -385,6 +395,11 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
     })
 }
 
+/// The address part of a peer (`127.0.0.1:5000` → `127.0.0.1`): warnings go once per host.
+fn peer_ip(peer: &str) -> String {
+    peer.rsplit_once(':').map_or(peer, |(ip, _)| ip).to_owned()
+}
+
 /// What a request path names: a WebSocket endpoint (by role) or one HTTP API action.
 enum Endpoint {
     Socket(Role),
@@ -404,7 +419,8 @@ fn resolve_bot(
         None => None,
     };
     let registry = &l.hub.registry;
-    match path_bot.or(query_bot) {
+    let default_bot = l.config.read().expect("listener lock poisoned").default_bot;
+    match path_bot.or(query_bot).or(default_bot) {
         Some(id) => registry
             .bot(id)
             .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("unknown bot {id}"))),
@@ -414,10 +430,19 @@ fn resolve_bot(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no bot is connected to the gateway yet",
             )),
-            None => Err(error(
-                StatusCode::BAD_REQUEST,
-                "several bots are served here: choose one with /{self_id}/ or ?self_id=",
-            )),
+            None => {
+                let mut ids: Vec<i64> = registry.bots().iter().map(|b| b.self_id).collect();
+                ids.sort_unstable();
+                let urls: Vec<String> = ids.iter().map(|id| format!("/{id}/")).collect();
+                Err(error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "several bots are served here ({}): connect to {} (or ?self_id=), or set [[listen]] default_bot",
+                        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
+                        urls.join(" or ")
+                    ),
+                ))
+            }
         },
     }
 }

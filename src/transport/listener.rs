@@ -92,6 +92,8 @@ pub struct AppListener {
     pub apps: std::sync::RwLock<Vec<NamedAppConfig>>,
     /// What the listener refuses before routing (its origins and cap follow reloads).
     pub guard: Arc<ListenerGuard>,
+    /// Hosts already warned that they named no bot where several are served.
+    pub warned_ambiguous: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl AppListener {

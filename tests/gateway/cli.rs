@@ -58,3 +58,33 @@ fn check_config_names_the_bad_key_and_exits_78() {
         "{err}"
     );
 }
+
+#[test]
+fn init_writes_a_config_that_passes_check_config_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    let run = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let init = run(&["init".as_ref(), path.as_os_str()]);
+    assert!(init.status.success(), "{init:?}");
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        written.contains("[[listen]]") && written.contains("# "),
+        "commented: {written}"
+    );
+    let check = run(&["check-config".as_ref(), path.as_os_str()]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    std::fs::write(&path, "# mine\n").unwrap();
+    let again = run(&["init".as_ref(), path.as_os_str()]);
+    assert_eq!(again.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwritten"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+}

@@ -37,6 +37,7 @@ async fn pool_gateway(dir: &Path) -> onebot_gateway::Gateway {
     start(&format!(
         "[sandbox]\nworld = \"{}\"\nstore = \"{}\"\n\
          [[listen]]\naddress = \"127.0.0.1:0\"\n\
+         [[listen]]\naddress = \"127.0.0.1:0\"\ndefault_bot = {POOL}\n\
          [[pool]]\nself_id = {POOL}\nname = \"main\"\nbots = [10001, 10002, 10003]\n",
         world(dir).display(),
         dir.join("sandbox.db").display(),
@@ -344,5 +345,27 @@ async fn a_private_reply_goes_through_the_member_the_user_talked_to() {
         .map(|m| m["raw_message"].clone())
         .collect();
     assert_eq!(said, [json!("psst"), json!("hi back")]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_root_url_serves_the_default_bot_and_otherwise_names_the_per_bot_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = pool_gateway(dir.path()).await;
+    let (status, refused) = http_get(gw.listen_addrs[0], "/", None).await;
+    assert_eq!(status, 400);
+    let message = refused["message"].as_str().unwrap();
+    for url in ["/10001/", "/10002/", "/10003/", "/90000/", "default_bot"] {
+        assert!(message.contains(url), "{message}");
+    }
+    // The second listener has default_bot = the pool.
+    let mut app = AppClient::connect(&format!("ws://{}/", gw.listen_addrs[1]), None)
+        .await
+        .unwrap();
+    let first = app.next_json().await.unwrap();
+    assert_eq!(
+        (first["meta_event_type"].as_str(), first["self_id"].as_i64()),
+        (Some("lifecycle"), Some(POOL))
+    );
     gw.shutdown().await;
 }
