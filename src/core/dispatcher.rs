@@ -99,6 +99,8 @@ pub struct Dispatcher {
     echo_nonce: String,
     /// Answers dropped, by why.
     pub dropped_answers: AnswerDrops,
+    /// Answers given to apps, by (bot, action name or `other`, retcode).
+    outcomes: DashMap<(i64, &'static str, i64), u64>,
     settings: DispatchSettings,
     rate_limited: DashMap<i64, mpsc::Sender<Call>>,
     buckets: DashMap<i64, Arc<std::sync::Mutex<TokenBucket>>>,
@@ -159,6 +161,7 @@ impl Dispatcher {
             buckets: DashMap::new(),
             background: tokio_util::task::TaskTracker::new(),
             pools: DashMap::new(),
+            outcomes: DashMap::new(),
         })
     }
 
@@ -170,6 +173,21 @@ impl Dispatcher {
     /// Runs one action the gateway makes up itself (an alert message) to completion.
     pub async fn run_action(self: &Arc<Self>, bot: &Bot, action: Action) -> Response {
         self.call(bot, Call::planned(action)).await
+    }
+
+    fn count(&self, bot: i64, action: &'static str, retcode: i64) {
+        *self.outcomes.entry((bot, action, retcode)).or_insert(0) += 1;
+    }
+
+    /// Answers given to apps so far: (bot, action name or `other`, retcode, count).
+    pub fn outcomes(&self) -> Vec<(i64, &'static str, i64, u64)> {
+        let mut all: Vec<_> = self
+            .outcomes
+            .iter()
+            .map(|e| (e.key().0, e.key().1, e.key().2, *e.value()))
+            .collect();
+        all.sort_unstable();
+        all
     }
 
     /// The pools, for `/status`.
@@ -200,7 +218,12 @@ impl Dispatcher {
             params_text,
             echo,
         } = req;
+        let counted = counted_name(&action);
         let send = |resp: Response| {
+            self.count(app.bot.self_id, counted, resp.retcode);
+            if !resp.is_ok() && resp.status != "async" {
+                tracing::debug!(app = app.id, self_id = app.bot.self_id, action = %action, retcode = resp.retcode, message = %resp.message, "action failed");
+            }
             let text = fit_frame(resp.with_echo(echo.clone()), app.options.max_frame_bytes);
             async move {
                 // The app may be gone; then nobody wants the answer.
@@ -642,6 +665,17 @@ impl Call {
             params_text: None,
         }
     }
+}
+
+/// An action's name as a metric label: a known name (suffix stripped), or
+/// `other`, so apps cannot grow the label set.
+fn counted_name(action: &str) -> &'static str {
+    let (base, _) = split_suffix(action);
+    action::KNOWN_ACTIONS
+        .iter()
+        .find(|n| **n == base)
+        .copied()
+        .unwrap_or("other")
 }
 
 fn upstream_lost(self_id: i64) -> Response {

@@ -288,8 +288,14 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
             })
         })
         .collect();
+    let actions: Vec<_> = hub
+        .dispatcher
+        .outcomes()
+        .into_iter()
+        .map(|(bot, action, retcode, count)| json!({"self_id": bot, "action": action, "retcode": retcode, "count": count}))
+        .collect();
     Json(json!({"status": "ok", "data": {
-        "bots": bots, "apps": apps, "dials": dials, "pools": pools,
+        "bots": bots, "apps": apps, "dials": dials, "pools": pools, "actions": actions,
         "pending_actions": hub.dispatcher.pending_len(), "dropped_answers": dropped_answers,
         "journal_queued": hub.registry.journal_queued(),
         "inbound_buffered_bytes": l.guard.inbound_budget().map(|b| b.used()),

@@ -41,6 +41,7 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
     let binary_dropped = Family::<Labels, Counter>::default();
     let dials = Family::<Labels, Gauge>::default();
     let answers_dropped = Family::<Labels, Counter>::default();
+    let action_answers = Family::<Labels, Counter>::default();
     for bot in l.hub.registry.bots() {
         let labels = vec![(String::from("self_id"), bot.self_id.to_string())];
         for link in bot.links.all() {
@@ -123,6 +124,14 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
         ];
         dials.get_or_create(&labels).inc();
     }
+    for (bot, action, retcode, n) in l.hub.dispatcher.outcomes() {
+        let labels = vec![
+            (String::from("self_id"), bot.to_string()),
+            (String::from("action"), action.to_owned()),
+            (String::from("retcode"), retcode.to_string()),
+        ];
+        action_answers.get_or_create(&labels).inc_by(n);
+    }
     let drops = &l.hub.dispatcher.dropped_answers;
     for (why, n) in [
         ("wrong_link", &drops.wrong_link),
@@ -152,6 +161,11 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
         "dials",
         "Outbound connections (reverse targets, dialled upstreams) by kind and state",
         dials,
+    );
+    m.register(
+        "action_answers",
+        "Answers given to apps, by bot, action (known names; others as `other`) and retcode",
+        action_answers,
     );
     m.register(
         "answers_dropped",

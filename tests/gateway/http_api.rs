@@ -127,3 +127,35 @@ async fn metrics_and_dashboard_are_served_behind_the_token() {
     assert!(page.contains("<title>onebot-gateway</title>") && page.contains("/status"));
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn answers_are_counted_by_bot_action_and_retcode_with_unknown_names_as_other() {
+    let gw = sandbox("").await;
+    let mut app = app(&gw, "/", "").await;
+    assert_eq!(app.call("get_status", json!({})).await["retcode"], 0);
+    assert_eq!(
+        app.call("get_group_info", json!({"group_id": "x"})).await["retcode"],
+        1400
+    );
+    assert_eq!(
+        app.call("my_secret_action_7f3a", json!({})).await["retcode"],
+        1404
+    );
+    let (_, metrics) = http_text(gw.listen_addrs[0], "GET", "/metrics", None, None).await;
+    for line in [
+        r#"onebot_gateway_action_answers_total{self_id="10000",action="get_status",retcode="0"} 1"#,
+        r#"onebot_gateway_action_answers_total{self_id="10000",action="get_group_info",retcode="1400"} 1"#,
+        r#"onebot_gateway_action_answers_total{self_id="10000",action="other",retcode="1404"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("my_secret_action"),
+        "no label from an app's free text"
+    );
+    let (_, status) = http_get(gw.listen_addrs[0], "/status", None).await;
+    assert!(status["data"]["actions"].as_array().unwrap().contains(
+        &json!({"self_id": 10000, "action": "get_group_info", "retcode": 1400, "count": 1})
+    ));
+    gw.shutdown().await;
+}
