@@ -142,9 +142,10 @@ pub async fn watch(
             r = sub.next_batch(64, &mut batch) => {
                 let _ = r; // a gap only means older events this watcher need not see
                 for event in batch.drain(..) {
-                    let v = event.value();
-                    match v.get("notice_type").and_then(Value::as_str) {
-                        Some("bot_offline") => told.go_offline(&bot, Cause::Reported, reported_reason(v)),
+                    // The header is parsed already: no event is parsed again
+                    // here but the two this watcher acts on.
+                    match event.header.detail_type.as_deref() {
+                        Some("bot_offline") => told.go_offline(&bot, Cause::Reported, reported_reason(event.value())),
                         Some("bot_online") => told.go_online(&bot, "the implementation reports the account online"),
                         _ => {}
                     }

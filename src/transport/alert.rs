@@ -70,13 +70,14 @@ async fn deliver(
             },
         }
         for event in batch.drain(..) {
+            // The header is parsed already: only gateway notices are read further.
+            let notice = event.header.detail_type.as_deref().unwrap_or_default();
+            if !is_gateway_bot_notice(notice) {
+                continue;
+            }
             let v = event.value();
-            let notice = v
-                .get("notice_type")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
             // A pool relays its members' notices; the member's own alert is the one.
-            if !is_gateway_bot_notice(notice) || v.get(MEMBER_FIELD).is_some() {
+            if v.get(MEMBER_FIELD).is_some() {
                 continue;
             }
             let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));

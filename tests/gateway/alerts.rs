@@ -187,26 +187,15 @@ async fn an_implementation_reporting_the_account_offline_is_alerted_at_once() {
         "[[listen]]\naddress = \"127.0.0.1:0\"\n[[alert]]\ntype = \"webhook\"\nurl = \"{url}\"\n"
     ))
     .await;
-    let inject = |route: &'static str| {
-        let addr = gw.listen_addrs[0];
-        async move {
-            let body = Some((
-                "application/json",
-                r#"{"tag": "kicked", "message": "logged in elsewhere"}"#,
-            ));
-            let (status, _) =
-                http_request(addr, "POST", &format!("/sandbox/10000/{route}"), None, body).await;
-            assert_eq!(status, 200);
-        }
-    };
-    inject("offline").await;
+    let kicked = json!({"tag": "kicked", "message": "logged in elsewhere"});
+    inject(&gw, 10000, "offline", kicked).await;
     eventually("the offline webhook", || !hook.notices().is_empty()).await;
     let reason = hook.posts.lock().unwrap()[0].1["reason"].clone();
     assert_eq!(
         reason,
         "the implementation reports it offline: kicked: logged in elsewhere"
     );
-    inject("online").await;
+    inject(&gw, 10000, "online", json!({})).await;
     eventually("the online webhook", || hook.notices().len() == 2).await;
     assert_eq!(
         hook.notices(),

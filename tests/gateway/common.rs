@@ -51,6 +51,21 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting for: {what}");
 }
 
+/// [`eventually`] for a condition that takes a request to check.
+pub async fn eventually_async<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1000 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
 /// An upstream the test drives by hand: the gateway dials it (`type = "ws"`),
 /// and each accepted connection is handed to the test.
 pub struct ManualUpstream {
@@ -116,6 +131,21 @@ pub async fn send_json(ws: &mut WebSocketStream<TcpStream>, v: Value) {
 /// A plain HTTP GET (HTTP/1.1, Connection: close): status and JSON body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> (u16, Value) {
     http_request(addr, "GET", path, token, None).await
+}
+
+/// Plays someone in the sandbox world: `POST /sandbox/{bot}/{route}` with a
+/// JSON body, which must succeed; the answer's `data`.
+pub async fn inject(gw: &Gateway, bot: i64, route: &str, body: Value) -> Value {
+    let (status, answer) = http_request(
+        gw.listen_addrs[0],
+        "POST",
+        &format!("/sandbox/{bot}/{route}"),
+        None,
+        Some(("application/json", &body.to_string())),
+    )
+    .await;
+    assert_eq!(status, 200, "{route} on {bot}: {answer}");
+    answer["data"].clone()
 }
 
 /// A plain HTTP request with an optional (content type, body); JSON answer.

@@ -286,18 +286,13 @@ async fn quick_operation_on_a_sandbox_event_replies_recalls_and_bans() {
     let mut api = AppClient::connect(&ws_url(&gw, "/api"), None)
         .await
         .unwrap();
-    let (status, _) = http_request(
-        gw.listen_addrs[0],
-        "POST",
-        "/sandbox/10000/say",
-        None,
-        Some((
-            "application/json",
-            r#"{"group_id": 100, "user_id": 20002, "message": "bad word"}"#,
-        )),
+    inject(
+        &gw,
+        10000,
+        "say",
+        json!({"group_id": 100, "user_id": 20002, "message": "bad word"}),
     )
     .await;
-    assert_eq!(status, 200);
     let said = app
         .next_matching(|v| v["post_type"] == "message")
         .await

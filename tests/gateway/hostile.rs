@@ -608,17 +608,25 @@ async fn no_secret_reaches_the_log_or_check_config() {
     // A scripted session: a wrong token, a right one, a call, and the dial
     // failures to the dead port are logged meanwhile.
     let _ = http_get(gateway.addr, "/status", Some("wrong-token")).await;
-    let (status, body) = http_get(gateway.addr, "/status", Some("listen-secret-1")).await;
+    let (status, _) = http_get(gateway.addr, "/status", Some("listen-secret-1")).await;
     assert_eq!(status, 200);
-    let (_, metrics) = http_text(
-        gateway.addr,
-        "GET",
-        "/metrics",
-        Some("listen-secret-1"),
-        None,
-    )
+    // The HTTP POST target registers as an app once its task runs: wait for
+    // its rows, where a leaked URL would show.
+    let metrics_now = || {
+        http_text(
+            gateway.addr,
+            "GET",
+            "/metrics",
+            Some("listen-secret-1"),
+            None,
+        )
+    };
+    eventually_async("the HTTP POST target's rows in /metrics", || async {
+        metrics_now().await.1.contains("app_events_unconfirmed")
+    })
     .await;
-    assert!(metrics.contains("app_events_unconfirmed"), "{metrics}");
+    let (_, metrics) = metrics_now().await;
+    let (_, body) = http_get(gateway.addr, "/status", Some("listen-secret-1")).await;
     let shown = body.to_string() + &metrics;
     let mut app = AppClient::connect(
         &format!("ws://{}/42/", gateway.addr),

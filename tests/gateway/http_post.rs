@@ -119,18 +119,13 @@ async fn a_quick_operation_answer_replies_in_the_group() {
     ))
     .await;
     eventually("target registered", || gw.hub.registry.apps.len() == 1).await;
-    let (status, _) = http_request(
-        gw.listen_addrs[0],
-        "POST",
-        "/sandbox/10000/say",
-        None,
-        Some((
-            "application/json",
-            r#"{"group_id": 100, "user_id": 20001, "message": "ping"}"#,
-        )),
+    inject(
+        &gw,
+        10000,
+        "say",
+        json!({"group_id": 100, "user_id": 20001, "message": "ping"}),
     )
     .await;
-    assert_eq!(status, 200);
     let mut found = false;
     for _ in 0..200 {
         let (_, history) = http_get(

@@ -45,19 +45,6 @@ async fn pool_gateway(dir: &Path) -> onebot_gateway::Gateway {
     .await
 }
 
-async fn inject(gw: &onebot_gateway::Gateway, bot: i64, route: &str, body: Value) -> Value {
-    let (status, answer) = http_request(
-        gw.listen_addrs[0],
-        "POST",
-        &format!("/sandbox/{bot}/{route}"),
-        None,
-        Some(("application/json", &body.to_string())),
-    )
-    .await;
-    assert_eq!(status, 200, "{route} on {bot}: {answer}");
-    answer["data"].clone()
-}
-
 /// The raw messages of one member in the shared group, oldest first.
 async fn history(gw: &onebot_gateway::Gateway, bot: i64) -> Vec<Value> {
     let (_, v) = http_get(
