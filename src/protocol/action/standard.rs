@@ -406,16 +406,6 @@ pub struct SendMsg {
     pub auto_escape: bool,
 }
 
-impl SendMsg {
-    /// The target id: the group for group messages, the user otherwise.
-    pub fn target(&self) -> i64 {
-        match self.message_type {
-            MessageType::Group => self.group_id.unwrap_or_default(),
-            MessageType::Private => self.user_id.unwrap_or_default(),
-        }
-    }
-}
-
 /// The target of `send_msg` and `send_forward_msg`: `message_type` as given,
 /// or inferred (`group` when `group_id` is present, else `private` when
 /// `user_id` is), and both ids as given. The id the type needs must be present.

@@ -146,13 +146,11 @@ fn send_msg_infers_message_type() {
     let Action::SendMsg(p) = ok("send_msg", json!({"group_id": 5, "message": "x"})) else {
         panic!()
     };
-    assert_eq!(p.message_type, MessageType::Group);
-    assert_eq!(p.target(), 5);
+    assert_eq!((p.message_type, p.group_id), (MessageType::Group, Some(5)));
     let Action::SendMsg(p) = ok("send_msg", json!({"user_id": "7", "message": "x"})) else {
         panic!()
     };
-    assert_eq!(p.message_type, MessageType::Private);
-    assert_eq!(p.target(), 7);
+    assert_eq!((p.message_type, p.user_id), (MessageType::Private, Some(7)));
     // NoneBot sends all three; the explicit type wins.
     let Action::SendMsg(p) = ok(
         "send_msg",
@@ -160,8 +158,7 @@ fn send_msg_infers_message_type() {
     ) else {
         panic!()
     };
-    assert_eq!(p.message_type, MessageType::Private);
-    assert_eq!(p.target(), 7);
+    assert_eq!((p.message_type, p.user_id), (MessageType::Private, Some(7)));
 
     let e = err("send_msg", json!({"message": "x"}));
     assert_eq!(e.field, "message_type");

@@ -695,20 +695,6 @@ impl<'a> Ctx<'a> {
         Ok(m)
     }
 
-    /// Messages matching an SQL condition over the message columns, oldest first.
-    pub fn messages_where(&self, cond: &str, args: &[&dyn rusqlite::ToSql]) -> Out<Vec<MsgRow>> {
-        let sql = format!(
-            "SELECT {MSG_COLUMNS} FROM messages WHERE self_id=? AND {cond} ORDER BY message_id"
-        );
-        let mut stmt = self.db.prepare(&sql)?;
-        let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.self_id];
-        all.extend_from_slice(args);
-        let rows = stmt
-            .query_map(all.as_slice(), msg_from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
     /// The newest `limit` messages matching `cond`, oldest first.
     pub fn messages_page(
         &self,
