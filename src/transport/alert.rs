@@ -83,8 +83,22 @@ async fn deliver(
             let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
             loop {
                 let sent = match &*alert {
-                    AlertConfig::Webhook { .. } => webhook(&client, &alert, bot.self_id, v).await,
-                    AlertConfig::Message { .. } => message(&hub, &alert, v).await,
+                    AlertConfig::Webhook {
+                        url,
+                        secret,
+                        timeout_ms,
+                        ..
+                    } => {
+                        let limit = Duration::from_millis(*timeout_ms);
+                        webhook(&client, url, secret, limit, bot.self_id, v).await
+                    }
+                    AlertConfig::Message {
+                        via,
+                        user_id,
+                        group_id,
+                        template,
+                        ..
+                    } => message(&hub, *via, (*user_id, *group_id), template, v).await,
                 };
                 match sent {
                     Ok(()) => {
@@ -107,19 +121,12 @@ async fn deliver(
 
 async fn webhook(
     client: &HttpClient,
-    alert: &AlertConfig,
+    url: &str,
+    secret: &crate::redact::Secret,
+    limit: Duration,
     self_id: i64,
     notice: &Value,
 ) -> Result<(), String> {
-    let AlertConfig::Webhook {
-        url,
-        secret,
-        timeout_ms,
-        ..
-    } = alert
-    else {
-        unreachable!("a webhook target");
-    };
     let body = Bytes::from(notice.to_string());
     let mut req = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
@@ -130,25 +137,22 @@ async fn webhook(
     let req = req
         .body(Full::new(body))
         .map_err(|e| format!("cannot build the request: {e}"))?;
-    match tokio::time::timeout(Duration::from_millis(*timeout_ms), client.request(req)).await {
+    match tokio::time::timeout(limit, client.request(req)).await {
         Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
         Ok(Ok(resp)) => Err(format!("HTTP {}", resp.status())),
         Ok(Err(e)) => Err(crate::redact::redact(&e.to_string())),
-        Err(_) => Err(format!("no answer within {timeout_ms} ms")),
+        Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
     }
 }
 
-async fn message(hub: &Arc<Hub>, alert: &AlertConfig, notice: &Value) -> Result<(), String> {
-    let AlertConfig::Message {
-        via,
-        user_id,
-        group_id,
-        template,
-        ..
-    } = alert
-    else {
-        unreachable!("a message target");
-    };
+/// Sends the alert text through bot `via` to `(user_id, group_id)` (the group when given).
+async fn message(
+    hub: &Arc<Hub>,
+    via: i64,
+    (user_id, group_id): (Option<i64>, Option<i64>),
+    template: &str,
+    notice: &Value,
+) -> Result<(), String> {
     let state = match notice["notice_type"].as_str() {
         Some(crate::protocol::event::BOT_OFFLINE) => "offline",
         _ => "online",
@@ -160,12 +164,12 @@ async fn message(hub: &Arc<Hub>, alert: &AlertConfig, notice: &Value) -> Result<
     let message = MessageParam(Value::String(text));
     let action = match (user_id, group_id) {
         (_, Some(g)) => Action::SendGroupMsg(SendGroupMsg {
-            group_id: *g,
+            group_id: g,
             message,
             auto_escape: true,
         }),
         (Some(u), None) => Action::SendPrivateMsg(SendPrivateMsg {
-            user_id: *u,
+            user_id: u,
             message,
             auto_escape: true,
         }),
@@ -173,7 +177,7 @@ async fn message(hub: &Arc<Hub>, alert: &AlertConfig, notice: &Value) -> Result<
     };
     let bot = hub
         .registry
-        .bot(*via)
+        .bot(via)
         .ok_or_else(|| format!("bot {via} is unknown"))?;
     let answer = hub.dispatcher.run_action(&bot, action).await;
     if answer.is_ok() {

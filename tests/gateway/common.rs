@@ -42,13 +42,7 @@ pub async fn app(gw: &Gateway, path: &str, token: &str) -> AppClient {
 
 /// Waits until `cond` holds, checking every 10 ms, for at most 10 s.
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for: {what}");
+    eventually_async(what, || std::future::ready(cond())).await
 }
 
 /// [`eventually`] for a condition that takes a request to check.
