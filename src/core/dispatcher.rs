@@ -421,6 +421,24 @@ impl Dispatcher {
                 .await;
                 return;
             }
+            UpstreamLink::Bridge(bridge) => {
+                let Some(typed) = &call.typed else {
+                    on_answer(Response::failed(
+                        retcode::NOT_FOUND,
+                        format!("`{action}` has no counterpart in the bridged protocol"),
+                    ))
+                    .await;
+                    return;
+                };
+                on_answer(
+                    match tokio::time::timeout(timeout, bridge.call(typed)).await {
+                        Ok(resp) => resp,
+                        Err(_) => timeout_response(action, timeout),
+                    },
+                )
+                .await;
+                return;
+            }
             UpstreamLink::Remote(link) => link,
         };
         let link_id = link.id;

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod bus;
 pub mod dispatcher;
+pub mod ids;
 pub mod journal;
 pub mod links;
 pub mod pool;

@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::bus::Subscription;
+use super::ids::IdTable;
 use super::registry::Bot;
 use crate::protocol::de::as_i64;
 
@@ -112,7 +112,7 @@ impl Pool {
         bot: Arc<Bot>,
         members: Vec<Arc<Bot>>,
     ) -> Result<Arc<Self>, String> {
-        let ids = IdTable::open(&spec.store, spec.self_id, spec.id_retention)?;
+        let ids = IdTable::open(&spec.store, "pool", spec.self_id, spec.id_retention)?;
         Ok(Arc::new(Self {
             spec,
             bot,
@@ -218,7 +218,7 @@ impl Pool {
                 for (k, x) in map.iter_mut() {
                     match (k.as_str(), as_i64(x)) {
                         ("message_id" | "real_id", Some(real)) if real != 0 => {
-                            *x = json!(self.ids.pool_id(member, real));
+                            *x = json!(self.ids.id((member, real, 0)));
                         }
                         _ => self.map_out(member, x),
                     }
@@ -226,7 +226,7 @@ impl Pool {
                 if map.get("type").and_then(Value::as_str) == Some("reply") {
                     if let Some(id) = map.get_mut("data").and_then(|d| d.get_mut("id")) {
                         if let Some(real) = as_i64(id) {
-                            *id = json!(self.ids.pool_id(member, real).to_string());
+                            *id = json!(self.ids.id((member, real, 0)).to_string());
                         }
                     }
                 }
@@ -338,9 +338,9 @@ impl Pool {
     /// segments) by real ones; `pinned` becomes the member holding them.
     fn map_in(&self, params: &mut Value, pinned: &mut Option<i64>) -> Result<(), String> {
         let mut pin = |id: i64| -> Result<i64, String> {
-            let (member, real) = self
+            let (member, real, _) = self
                 .ids
-                .real(id)
+                .key(id)
                 .ok_or_else(|| format!("unknown message {id} of pool {}", self.spec.self_id))?;
             match *pinned {
                 Some(m) if m != member => Err(format!(
@@ -435,114 +435,4 @@ impl Recent {
         entry.push((time, now));
         true
     }
-}
-
-/// Pool message ids ⇄ (member, real id), in SQLite.
-struct IdTable {
-    pool: i64,
-    db: Mutex<Connection>,
-    by_real: DashMap<(i64, i64), i32>,
-    by_id: DashMap<i32, (i64, i64)>,
-    next: Mutex<i32>,
-}
-
-impl IdTable {
-    fn open(path: &str, pool: i64, retention: Duration) -> Result<Self, String> {
-        let error = |e: rusqlite::Error| format!("pool {pool} id store {path}: {e}");
-        let db = Connection::open(path).map_err(error)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-             CREATE TABLE IF NOT EXISTS pool_ids(pool INTEGER NOT NULL, id INTEGER NOT NULL,
-               member INTEGER NOT NULL, real_id INTEGER NOT NULL, at INTEGER NOT NULL,
-               PRIMARY KEY(pool, id));
-             CREATE INDEX IF NOT EXISTS pool_ids_real ON pool_ids(pool, member, real_id);",
-        )
-        .map_err(error)?;
-        let cutoff = crate::core::links::unix_ms() / 1000 - retention.as_secs() as i64;
-        db.execute(
-            "DELETE FROM pool_ids WHERE pool=?1 AND at<?2",
-            params![pool, cutoff],
-        )
-        .map_err(error)?;
-        let last: Option<i32> = db
-            .query_row(
-                "SELECT id FROM pool_ids WHERE pool=?1 ORDER BY at DESC, rowid DESC LIMIT 1",
-                [pool],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(error)?;
-        Ok(Self {
-            pool,
-            db: Mutex::new(db),
-            by_real: DashMap::new(),
-            by_id: DashMap::new(),
-            next: Mutex::new(last.map_or(1, next_id)),
-        })
-    }
-
-    /// The pool id of a member's message, minted on first sight.
-    fn pool_id(&self, member: i64, real: i64) -> i32 {
-        if let Some(id) = self.by_real.get(&(member, real)) {
-            return *id;
-        }
-        let db = self.db.lock().expect("pool ids poisoned");
-        let stored: Option<i32> = db
-            .query_row(
-                "SELECT id FROM pool_ids WHERE pool=?1 AND member=?2 AND real_id=?3",
-                params![self.pool, member, real],
-                |r| r.get(0),
-            )
-            .optional()
-            .unwrap_or(None);
-        let id = match stored {
-            Some(id) => id,
-            None => {
-                let mut next = self.next.lock().expect("pool ids poisoned");
-                let id = *next;
-                *next = next_id(id);
-                let at = crate::core::links::unix_ms() / 1000;
-                // A reused id (after 2^31 messages) replaces the oldest mapping.
-                if let Err(e) = db.execute(
-                    "INSERT OR REPLACE INTO pool_ids(pool, id, member, real_id, at) VALUES(?1,?2,?3,?4,?5)",
-                    params![self.pool, id, member, real, at],
-                ) {
-                    tracing::warn!(pool = self.pool, error = %e, "pool id not saved; it lasts until restart");
-                }
-                if let Some((_, old)) = self.by_id.remove(&id) {
-                    self.by_real.remove(&old);
-                }
-                id
-            }
-        };
-        self.by_real.insert((member, real), id);
-        self.by_id.insert(id, (member, real));
-        id
-    }
-
-    /// The member and real id behind a pool id.
-    fn real(&self, id: i64) -> Option<(i64, i64)> {
-        let id = i32::try_from(id).ok()?;
-        if let Some(hit) = self.by_id.get(&id) {
-            return Some(*hit);
-        }
-        let db = self.db.lock().expect("pool ids poisoned");
-        let pair: (i64, i64) = db
-            .query_row(
-                "SELECT member, real_id FROM pool_ids WHERE pool=?1 AND id=?2",
-                params![self.pool, id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .ok()
-            .flatten()?;
-        self.by_id.insert(id, pair);
-        self.by_real.insert(pair, id);
-        Some(pair)
-    }
-}
-
-/// The id after `id`: int32 ids (what go-cqhttp apps expect) wrap to 1.
-fn next_id(id: i32) -> i32 {
-    id.checked_add(1).unwrap_or(1)
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -24,6 +25,14 @@ pub trait LocalUpstream: Send + Sync {
     fn call(&self, self_id: i64, action: &Action) -> Response;
 }
 
+/// An implementation of another protocol (Milky), reached through the
+/// upstream layer's translation: each action is one request to it, answered
+/// asynchronously; the dispatcher applies the action timeout.
+pub trait Bridge: Send + Sync {
+    /// Serves one action of the bot, its params parsed already.
+    fn call<'a>(&'a self, action: &'a Action) -> BoxFuture<'a, Response>;
+}
+
 /// How the dispatcher reaches a bot's upstream.
 #[derive(Clone)]
 pub enum UpstreamLink {
@@ -31,6 +40,8 @@ pub enum UpstreamLink {
     Local(Arc<dyn LocalUpstream>),
     /// A OneBot implementation: actions are frames written to its socket.
     Remote(RemoteLink),
+    /// An implementation of another protocol: actions are translated calls.
+    Bridge(Arc<dyn Bridge>),
 }
 
 impl std::fmt::Debug for UpstreamLink {
@@ -38,6 +49,7 @@ impl std::fmt::Debug for UpstreamLink {
         match self {
             Self::Local(_) => f.write_str("Local"),
             Self::Remote(r) => write!(f, "Remote(link {})", r.id),
+            Self::Bridge(_) => f.write_str("Bridge"),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod event;
 pub mod filter;
 pub mod frame;
 pub mod message;
+pub mod milky;
 pub mod retcode;
 
 pub use frame::{classify, ActionRequest, Frame, FrameError, Response};
