@@ -272,6 +272,49 @@ pub enum UpstreamConfig {
         #[serde(default)]
         on_duplicate: OnDuplicate,
     },
+    /// A Milky implementation (LagrangeV2…): its HTTP API and event stream.
+    #[serde(rename = "milky")]
+    Milky {
+        /// Its HTTP server, e.g. `http://127.0.0.1:3000` (`/api/:api` and
+        /// `/event` are under it).
+        url: String,
+        /// Sent as `Authorization: Bearer`.
+        #[serde(default)]
+        access_token: Secret,
+        /// The account, if known in advance (else learned from `get_login_info`).
+        #[serde(default)]
+        self_id: Option<i64>,
+        /// How events are read: `ws` (the default) or `sse`.
+        #[serde(default)]
+        events: MilkyEvents,
+        /// First reconnect delay, ms.
+        #[serde(default = "default_reconnect_ms")]
+        reconnect_interval_ms: u64,
+        /// Reconnect delay cap, ms.
+        #[serde(default = "default_max_reconnect_ms")]
+        max_reconnect_interval_ms: u64,
+        /// When the bot already has an active link: `standby`, `replace` or `refuse`.
+        #[serde(default)]
+        on_duplicate: OnDuplicate,
+        /// SQLite file of the message-id table; default `milky.db` beside
+        /// the journal or the sandbox store, else memory (ids last one run).
+        #[serde(default)]
+        store: Option<std::path::PathBuf>,
+        /// Ids older than this many days are forgotten.
+        #[serde(default = "default_id_retention_days")]
+        id_retention_days: u64,
+    },
+}
+
+/// `[[upstream]] events` of a Milky upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MilkyEvents {
+    /// `GET /event` as a WebSocket.
+    #[default]
+    Ws,
+    /// `GET /event` as Server-Sent Events.
+    Sse,
 }
 
 fn default_reconnect_ms() -> u64 {
@@ -486,6 +529,29 @@ impl Config {
                         }
                     }
                 }
+                UpstreamConfig::Milky {
+                    url,
+                    reconnect_interval_ms,
+                    max_reconnect_interval_ms,
+                    id_retention_days,
+                    ..
+                } => {
+                    if !url.starts_with("http://") {
+                        return invalid(
+                            format!("upstream[{i}].url"),
+                            format!("`{url}` is not an http:// URL (a Milky implementation's HTTP server; TLS is not built in)"),
+                        );
+                    }
+                    if *reconnect_interval_ms == 0
+                        || max_reconnect_interval_ms < reconnect_interval_ms
+                        || *id_retention_days == 0
+                    {
+                        return invalid(
+                            format!("upstream[{i}].reconnect_interval_ms"),
+                            "reconnect_interval_ms and id_retention_days must be > 0, max_reconnect_interval_ms ≥ reconnect_interval_ms".into(),
+                        );
+                    }
+                }
                 UpstreamConfig::Ws {
                     url,
                     reconnect_interval_ms,
@@ -610,17 +676,25 @@ impl Config {
         Ok(())
     }
 
-    /// The pools as core takes them.
-    pub fn pools(&self) -> Vec<crate::core::pool::PoolSpec> {
-        let beside =
-            |dir: Option<&Path>| dir.map(|d| d.join("pools.db").to_string_lossy().into_owned());
-        let default_store = beside(self.journal.path.as_deref().and_then(Path::parent))
+    /// A SQLite file of the gateway's own: `configured` if set, else `name`
+    /// beside the journal or the sandbox store, else `:memory:` (nothing
+    /// on disk is configured, so nothing is written there).
+    pub fn data_file(&self, configured: Option<&Path>, name: &str) -> String {
+        if let Some(p) = configured {
+            return p.to_string_lossy().into_owned();
+        }
+        let beside = |dir: Option<&Path>| dir.map(|d| d.join(name).to_string_lossy().into_owned());
+        beside(self.journal.path.as_deref().and_then(Path::parent))
             .or_else(|| {
                 (self.uses_sandbox() && self.sandbox.store != ":memory:")
                     .then(|| beside(Path::new(&self.sandbox.store).parent()))
                     .flatten()
             })
-            .unwrap_or_else(|| String::from(":memory:"));
+            .unwrap_or_else(|| String::from(":memory:"))
+    }
+
+    /// The pools as core takes them.
+    pub fn pools(&self) -> Vec<crate::core::pool::PoolSpec> {
         self.pool
             .iter()
             .map(|p| crate::core::pool::PoolSpec {
@@ -633,11 +707,7 @@ impl Config {
                 members: p.bots.clone(),
                 reply_via: p.reply_via,
                 dedupe_window: Duration::from_millis(p.dedupe_window_ms),
-                store: p
-                    .store
-                    .as_ref()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| default_store.clone()),
+                store: self.data_file(p.store.as_deref(), "pools.db"),
                 id_retention: Duration::from_secs(p.id_retention_days * 86_400),
             })
             .collect()

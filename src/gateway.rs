@@ -216,13 +216,24 @@ impl Gateway {
             });
             app_listeners.push(app_listener.clone());
             let guard = app_listener.guard.clone();
-            let router = app_router(
-                app_listener,
-                sandbox
-                    .as_ref()
-                    .map(|s| crate::upstream::sandbox::inject::router(s.clone())),
-            );
-            tracing::info!(%addr, "listening for apps (forward WebSocket: /, /api, /event)");
+            let router = if l.protocol == crate::transport::config::ListenProtocol::Milky {
+                tracing::info!(%addr, bot = ?l.default_bot, "listening for Milky apps: http://{addr}/api/:api, ws://{addr}/event (or SSE)");
+                crate::transport::milky::router(Arc::new(
+                    crate::transport::milky::MilkyListener::new(
+                        hub.clone(),
+                        l.default_bot,
+                        l.access_token.clone(),
+                    ),
+                ))
+            } else {
+                tracing::info!(%addr, "listening for apps (forward WebSocket: /, /api, /event)");
+                app_router(
+                    app_listener,
+                    sandbox
+                        .as_ref()
+                        .map(|s| crate::upstream::sandbox::inject::router(s.clone())),
+                )
+            };
             hub.tasks.spawn(serve(listener, router, hub.clone(), guard));
         }
         let mut upstream_addrs = Vec::new();
@@ -263,12 +274,75 @@ impl Gateway {
                     hub.clone(),
                     WsUpstream {
                         url: url.clone(),
+                        kind: LinkKind::WsDialled,
                         access_token: access_token.clone(),
                         self_id: *self_id,
                         reconnect: Duration::from_millis(*reconnect_interval_ms),
                         max_reconnect: Duration::from_millis(*max_reconnect_interval_ms),
                         on_duplicate: *on_duplicate,
                     },
+                    run,
+                ));
+            }
+        }
+        for u in &config.upstream {
+            if let UpstreamConfig::Milky {
+                url,
+                access_token,
+                self_id,
+                reconnect_interval_ms,
+                max_reconnect_interval_ms,
+                on_duplicate,
+                store,
+                id_retention_days,
+                events,
+            } = u
+            {
+                if let Some(id) = self_id {
+                    registry.bot_or_insert(*id);
+                }
+                let api: Arc<dyn crate::core::serve::ApiCaller> =
+                    Arc::new(crate::transport::milky::HttpApi::new(
+                        url,
+                        access_token.clone(),
+                        Duration::from_millis(config.gateway.action_timeout_ms),
+                    ));
+                let ids = crate::upstream::milky::IdStore::new(
+                    config.data_file(store.as_deref(), "milky.db"),
+                    Duration::from_secs(id_retention_days * 86_400),
+                );
+                let run: crate::transport::dial::MilkyLinkRunner = {
+                    let hub = hub.clone();
+                    Arc::new(move |events, spec| {
+                        use crate::transport::dial::MilkyEvents;
+                        use crate::upstream::milky::{run_link, Events};
+                        let (hub, api, ids) = (hub.clone(), api.clone(), ids.clone());
+                        match events {
+                            MilkyEvents::Ws(ws) => {
+                                Box::pin(run_link(hub, Events::Ws(ws), api, ids, spec))
+                            }
+                            MilkyEvents::Sse(s) => Box::pin(run_link::<tokio::net::TcpStream>(
+                                hub,
+                                Events::Sse(s),
+                                api,
+                                ids,
+                                spec,
+                            )),
+                        }
+                    })
+                };
+                hub.tasks.spawn(crate::transport::dial::run_milky_upstream(
+                    hub.clone(),
+                    WsUpstream {
+                        url: crate::transport::milky::event_url(url),
+                        kind: LinkKind::Milky,
+                        access_token: access_token.clone(),
+                        self_id: *self_id,
+                        reconnect: Duration::from_millis(*reconnect_interval_ms),
+                        max_reconnect: Duration::from_millis(*max_reconnect_interval_ms),
+                        on_duplicate: *on_duplicate,
+                    },
+                    *events == crate::config::MilkyEvents::Sse,
                     run,
                 ));
             }

@@ -38,6 +38,8 @@ pub enum LinkKind {
     WsDialled,
     /// The implementation dialled the gateway (`type = "ws-reverse"`).
     WsDialIn,
+    /// A Milky implementation the gateway dialled (`type = "milky"`).
+    Milky,
 }
 
 /// A link's state as `/status` shows it.

@@ -33,6 +33,20 @@ pub trait Bridge: Send + Sync {
     fn call<'a>(&'a self, action: &'a Action) -> BoxFuture<'a, Response>;
 }
 
+/// An implementation's request/response API over HTTP (Milky's
+/// `POST /api/:api`); transport implements it, the upstream layer calls it.
+pub trait ApiCaller: Send + Sync {
+    /// POSTs the JSON `body` to `api`; the HTTP status and the response body,
+    /// or why no response came.
+    fn post(
+        &self,
+        api: &str,
+        body: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(u16, bytes::Bytes), String>>;
+    /// Where it goes (for logs and `/status`), secrets masked.
+    fn peer(&self) -> String;
+}
+
 /// How the dispatcher reaches a bot's upstream.
 #[derive(Clone)]
 pub enum UpstreamLink {

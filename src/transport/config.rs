@@ -28,8 +28,22 @@ pub struct ListenConfig {
     pub max_connections: usize,
     /// The bot `/`, `/api`, `/event` and `/{action}` serve when several are
     /// served here (a pool's id, say); without it they need `/{self_id}/`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// A Milky listener serves this bot only (`bot` is its other name).
+    #[serde(skip_serializing_if = "Option::is_none", alias = "bot")]
     pub default_bot: Option<i64>,
+    /// What apps speak here: `onebot` (v11, the default) or `milky`.
+    pub protocol: ListenProtocol,
+}
+
+/// `[[listen]] protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenProtocol {
+    /// OneBot v11: forward WebSocket and HTTP API.
+    #[default]
+    Onebot,
+    /// Milky: `POST /api/:api`, `GET /event` (WebSocket or SSE).
+    Milky,
 }
 
 impl Default for ListenConfig {
@@ -41,6 +55,7 @@ impl Default for ListenConfig {
             allowed_origins: Vec::new(),
             max_connections: 10_000,
             default_bot: None,
+            protocol: ListenProtocol::Onebot,
         }
     }
 }

@@ -62,14 +62,39 @@ enum Ended {
     Closed(String),
 }
 
-/// Dials until `stop`, running each connection with `connected`.
-async fn keep_dialling<F, Fut>(
+/// Opens one connection of a dial: the connection, or why not and whether
+/// the peer refused it (an HTTP answer rather than a network failure).
+type Connect<C> = for<'a> fn(&'a Dial) -> BoxFuture<'a, Result<C, (String, bool)>>;
+
+/// Opens a dial's WebSocket.
+fn ws_connect(dial: &Dial) -> BoxFuture<'_, Result<DialledWs, (String, bool)>> {
+    Box::pin(async move {
+        let attempt = async {
+            let mut req = dial.url.as_str().into_client_request()?;
+            for (name, value) in &dial.headers {
+                let value =
+                    HeaderValue::from_str(value).map_err(|e| WsError::HttpFormat(e.into()))?;
+                req.headers_mut().insert(name.clone(), value);
+            }
+            tokio_tungstenite::connect_async_with_config(req, Some(dial.config), true).await
+        };
+        match attempt.await {
+            Ok((ws, _)) => Ok(ws),
+            Err(e) => Err((describe(&e), matches!(e, WsError::Http(_)))),
+        }
+    })
+}
+
+/// Dials until `stop`, opening each connection with `connect` and running
+/// it with `connected`.
+async fn keep_dialling<C, F, Fut>(
     hub: &Hub,
     mut dial: Dial,
     stop: &CancellationToken,
+    connect: Connect<C>,
     mut connected: F,
 ) where
-    F: FnMut(DialledWs) -> Fut,
+    F: FnMut(C) -> Fut,
     Fut: Future<Output = Ended>,
 {
     let url_for_logs = redact(&dial.url);
@@ -92,21 +117,12 @@ async fn keep_dialling<F, Fut>(
     let mut last_problem: Option<String> = None;
     loop {
         set("connecting", &last_problem, None);
-        let attempt = async {
-            let mut req = dial.url.as_str().into_client_request()?;
-            for (name, value) in &dial.headers {
-                let value =
-                    HeaderValue::from_str(value).map_err(|e| WsError::HttpFormat(e.into()))?;
-                req.headers_mut().insert(name.clone(), value);
-            }
-            tokio_tungstenite::connect_async_with_config(req, Some(dial.config), true).await
-        };
         let outcome = tokio::select! {
             _ = stop.cancelled() => return,
-            r = tokio::time::timeout(hub.settings.handshake_timeout, attempt) => r,
+            r = tokio::time::timeout(hub.settings.handshake_timeout, connect(&dial)) => r,
         };
         let (problem, refused) = match outcome {
-            Ok(Ok((ws, _))) => {
+            Ok(Ok(ws)) => {
                 set("connected", &None, None);
                 let started = Instant::now();
                 let end = connected(ws).await;
@@ -123,7 +139,7 @@ async fn keep_dialling<F, Fut>(
                     Ended::Closed(why) => (Some(why), false),
                 }
             }
-            Ok(Err(e)) => (Some(describe(&e)), matches!(e, WsError::Http(_))),
+            Ok(Err((problem, refused))) => (Some(problem), refused),
             Err(_) => (
                 Some(format!(
                     "no handshake within {} ms",
@@ -268,7 +284,7 @@ async fn dial_app(
         ),
     };
     let identity = identity_of(target, bot.self_id);
-    keep_dialling(hub, dial, stop, |ws| {
+    keep_dialling(hub, dial, stop, ws_connect, |ws| {
         let ctx = hub.registry.register_app(
             bot.clone(),
             role,
@@ -308,8 +324,10 @@ fn bearer(token: &Secret) -> Option<(HeaderName, String)> {
 /// A dialled (`ws`) upstream.
 #[derive(Debug, Clone)]
 pub struct WsUpstream {
-    /// The implementation's forward WS URL.
+    /// The implementation's forward WS URL (a Milky one's `/event`).
     pub url: String,
+    /// `WsDialled` (OneBot) or `Milky`.
+    pub kind: LinkKind,
     /// Its token.
     pub access_token: Secret,
     /// The account, if known in advance.
@@ -324,6 +342,46 @@ pub struct WsUpstream {
 
 /// Dials an implementation and keeps its link up until the gateway drains.
 pub async fn run_upstream(hub: Arc<Hub>, up: WsUpstream, run: DialledLinkRunner) {
+    dial_upstream(hub, up, ws_connect, run).await;
+}
+
+/// The event stream of a Milky implementation, as dialled.
+pub enum MilkyEvents {
+    /// `GET /event` upgraded to a WebSocket.
+    Ws(DialledWs),
+    /// `GET /event` as Server-Sent Events: each event's data.
+    Sse(futures::stream::BoxStream<'static, Result<String, String>>),
+}
+
+/// Runs a dialled Milky event stream as a link of its bot; returns why it ended.
+pub type MilkyLinkRunner =
+    Arc<dyn Fn(MilkyEvents, LinkSpec) -> BoxFuture<'static, String> + Send + Sync>;
+
+/// Dials a Milky implementation's event stream (`up.url` is its `/event`)
+/// over WebSocket or, with `sse`, Server-Sent Events, until the gateway drains.
+pub async fn run_milky_upstream(hub: Arc<Hub>, up: WsUpstream, sse: bool, run: MilkyLinkRunner) {
+    if sse {
+        let connect: Connect<MilkyEvents> = |dial| {
+            Box::pin(async move {
+                super::milky::sse_connect(dial.url.as_str(), &dial.headers)
+                    .await
+                    .map(MilkyEvents::Sse)
+            })
+        };
+        dial_upstream(hub, up, connect, run).await;
+    } else {
+        let connect: Connect<MilkyEvents> =
+            |dial| Box::pin(async move { ws_connect(dial).await.map(MilkyEvents::Ws) });
+        dial_upstream(hub, up, connect, run).await;
+    }
+}
+
+async fn dial_upstream<C>(
+    hub: Arc<Hub>,
+    up: WsUpstream,
+    connect: Connect<C>,
+    run: Arc<dyn Fn(C, LinkSpec) -> BoxFuture<'static, String> + Send + Sync>,
+) {
     let peer = redact(&up.url);
     let dial = Dial {
         kind: "upstream",
@@ -336,16 +394,16 @@ pub async fn run_upstream(hub: Arc<Hub>, up: WsUpstream, run: DialledLinkRunner)
         backoff: Backoff::new(up.reconnect, up.max_reconnect),
     };
     let draining = hub.draining.clone();
-    keep_dialling(&hub, dial, &draining, |ws| {
+    keep_dialling(&hub, dial, &draining, connect, |conn| {
         let spec = LinkSpec {
-            kind: LinkKind::WsDialled,
+            kind: up.kind,
             role: Role::Universal,
             peer: peer.clone(),
             self_id: up.self_id,
             on_duplicate: up.on_duplicate,
             allowed: None,
         };
-        let link = run(ws, spec);
+        let link = run(conn, spec);
         let (draining, peer) = (draining.clone(), peer.clone());
         async move {
             let reason = link.await;

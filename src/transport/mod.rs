@@ -11,6 +11,7 @@ pub mod http;
 pub mod http_api;
 pub mod http_post;
 pub mod listener;
+pub mod milky;
 pub mod observe;
 pub mod reply;
 pub mod session;

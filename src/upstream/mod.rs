@@ -1,9 +1,11 @@
 //! Upstreams: what serves a bot's actions and produces its events.
 //!
-//! Two kinds implement the same contract: the embedded [`sandbox`] account,
-//! and [`remote`] OneBot implementations reached over WebSocket (the gateway
-//! dials them, or they dial the gateway).
+//! Three kinds implement the same contract: the embedded [`sandbox`] account,
+//! [`remote`] OneBot implementations reached over WebSocket (the gateway
+//! dials them, or they dial the gateway), and [`milky`] implementations,
+//! translated.
 
+pub mod milky;
 pub mod remote;
 pub mod sandbox;
 
