@@ -91,6 +91,9 @@ pub struct Link {
     pub standby_events_dropped: AtomicU64,
     /// Binary frames received, dropped.
     pub binary_frames_dropped: AtomicU64,
+    /// Events the gateway could not read (malformed, or of a type it does
+    /// not know, as a Milky implementation may add), ignored.
+    pub events_ignored: AtomicU64,
     /// Cancelled to close the link; the reason is in `close_reason`.
     pub close: CancellationToken,
     close_reason: Mutex<Option<(u16, String)>>,
@@ -135,6 +138,7 @@ impl Link {
             last_heartbeat_unix_ms: AtomicI64::new(0),
             standby_events_dropped: AtomicU64::new(0),
             binary_frames_dropped: AtomicU64::new(0),
+            events_ignored: AtomicU64::new(0),
             close: CancellationToken::new(),
             close_reason: Mutex::new(None),
             probe,

@@ -348,7 +348,7 @@ pub async fn run_upstream(hub: Arc<Hub>, up: WsUpstream, run: DialledLinkRunner)
 /// The event stream of a Milky implementation, as dialled.
 pub enum MilkyEvents {
     /// `GET /event` upgraded to a WebSocket.
-    Ws(DialledWs),
+    Ws(Box<DialledWs>),
     /// `GET /event` as Server-Sent Events: each event's data.
     Sse(futures::stream::BoxStream<'static, Result<String, String>>),
 }
@@ -371,7 +371,7 @@ pub async fn run_milky_upstream(hub: Arc<Hub>, up: WsUpstream, sse: bool, run: M
         dial_upstream(hub, up, connect, run).await;
     } else {
         let connect: Connect<MilkyEvents> =
-            |dial| Box::pin(async move { ws_connect(dial).await.map(MilkyEvents::Ws) });
+            |dial| Box::pin(async move { ws_connect(dial).await.map(|ws| MilkyEvents::Ws(Box::new(ws))) });
         dial_upstream(hub, up, connect, run).await;
     }
 }

@@ -231,6 +231,7 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
                         "last_heartbeat_unix_ms": Some(k.last_heartbeat_unix_ms.load(Relaxed)).filter(|t| *t > 0),
                         "standby_events_dropped": k.standby_events_dropped.load(Relaxed),
                         "binary_frames_dropped": k.binary_frames_dropped.load(Relaxed),
+                        "events_ignored": k.events_ignored.load(Relaxed),
                     })
                 })
                 .collect();

@@ -39,6 +39,7 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
     let links = Family::<Labels, Gauge>::default();
     let standby_dropped = Family::<Labels, Counter>::default();
     let binary_dropped = Family::<Labels, Counter>::default();
+    let events_ignored = Family::<Labels, Counter>::default();
     let dials = Family::<Labels, Gauge>::default();
     let answers_dropped = Family::<Labels, Counter>::default();
     let action_answers = Family::<Labels, Counter>::default();
@@ -58,6 +59,9 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
             binary_dropped
                 .get_or_create(&labels)
                 .inc_by(link.binary_frames_dropped.load(Relaxed));
+            events_ignored
+                .get_or_create(&labels)
+                .inc_by(link.events_ignored.load(Relaxed));
         }
         bot_online
             .get_or_create(&labels)
@@ -156,6 +160,11 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
         "upstream_binary_frames_dropped",
         "Binary frames from upstreams, dropped (OneBot frames are text)",
         binary_dropped,
+    );
+    m.register(
+        "upstream_events_ignored",
+        "Upstream events ignored: malformed, or of a type the gateway does not know",
+        events_ignored,
     );
     m.register(
         "dials",

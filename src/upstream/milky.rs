@@ -8,7 +8,7 @@
 //! ids are minted in a persisted table ([`IdTable`]), so `get_msg`,
 //! `delete_msg` and replies work across restarts of either side.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -164,17 +164,10 @@ impl Bridge for MilkyBridge {
     }
 }
 
-/// Counts of what a Milky link's event stream carried that was not published.
-#[derive(Default)]
-struct Dropped {
-    unknown: AtomicU64,
-    malformed: AtomicU64,
-}
-
 /// A Milky implementation's event stream.
 pub enum Events<S> {
     /// `GET /event` as a WebSocket.
-    Ws(WebSocketStream<S>),
+    Ws(Box<WebSocketStream<S>>),
     /// `GET /event` as Server-Sent Events: each event's data.
     Sse(BoxStream<'static, Result<String, String>>),
 }
@@ -260,7 +253,7 @@ where
     let sse = matches!(events, Events::Sse(_));
     let mut source = match events {
         Events::Ws(ws) => {
-            let (sink, stream) = ws.split();
+            let (sink, stream) = (*ws).split();
             Source::Ws(sink, stream)
         }
         Events::Sse(s) => Source::Sse(s),
@@ -356,16 +349,15 @@ where
     bot.set_good(true);
     tracing::info!(self_id, link = link_id, peer = %spec.peer, api = %api.peer(), state = ?link.state(), "Milky upstream connected");
     let ids = Ids(table);
-    let dropped = Dropped::default();
     let started = Instant::now();
     let publish = |text: &str| {
         let Ok(ev) = serde_json::from_str::<Value>(text) else {
-            let n = dropped.malformed.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = link.events_ignored.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(
                 self_id,
                 link = link_id,
-                dropped_so_far = n,
-                "Milky event that is not JSON dropped"
+                ignored_so_far = n,
+                "Milky event that is not JSON ignored"
             );
             return;
         };
@@ -377,12 +369,12 @@ where
                 link.standby_events_dropped.fetch_add(1, Ordering::Relaxed);
             }
             FromMilky::Unknown(kind) => {
-                let n = dropped.unknown.fetch_add(1, Ordering::Relaxed) + 1;
+                let n = link.events_ignored.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::info!(self_id, link = link_id, event_type = %kind, ignored_so_far = n, "Milky event of a type this gateway does not know; ignored");
             }
             FromMilky::Malformed(why) => {
-                let n = dropped.malformed.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::warn!(self_id, link = link_id, %why, dropped_so_far = n, "malformed Milky event dropped");
+                let n = link.events_ignored.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(self_id, link = link_id, %why, ignored_so_far = n, "malformed Milky event ignored");
             }
         }
     };
@@ -427,8 +419,7 @@ where
         peer = %spec.peer,
         %reason,
         up_ms = started.elapsed().as_millis() as u64,
-        unknown_events = dropped.unknown.load(Ordering::Relaxed),
-        malformed_events = dropped.malformed.load(Ordering::Relaxed),
+        events_ignored = link.events_ignored.load(Ordering::Relaxed),
         "Milky upstream disconnected"
     );
     reason

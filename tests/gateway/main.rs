@@ -13,6 +13,7 @@ mod hostile;
 mod http_api;
 mod http_post;
 mod links;
+mod milky;
 mod pools;
 mod rawws;
 mod reload;

@@ -583,3 +583,31 @@ def stop_all() -> None:
         except Exception as e:  # keep stopping the others
             print(f"interop: could not stop {proc.name} (pid {proc.pid}): {e}", file=sys.stderr)
     STARTED.clear()
+
+
+class MilkyNoneBotApp(App):
+    """tests/interop/milky_app/bot.py: NoneBot2 with nonebot-adapter-milky,
+    a client of `host:port` (the gateway's Milky listener)."""
+
+    kind = "nonebot-milky"
+
+    def __init__(self, tmp: Path, port: int, token: Optional[str] = TOKEN, name: str = "nonebot-milky"):
+        super().__init__(tmp, name)
+        client: dict[str, Any] = {"host": "127.0.0.1", "port": port}
+        if token:
+            client["access_token"] = token
+        env = {
+            # Client drivers only: the adapter dials the API and /event itself.
+            "DRIVER": "~httpx+~websockets",
+            "MILKY_CLIENTS": json.dumps([client]),
+            "LOG_LEVEL": "DEBUG",
+            "INTEROP_EVENTS": str(self.events_path),
+            "PYTHONUNBUFFERED": "1",
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+        python = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
+        self.proc = Proc(self.name, [python, str(HERE / "milky_app" / "bot.py")],
+                         self.dir / "nonebot-milky.log", env=env, cwd=self.dir)
+
+    def events(self, type_name: str, since: int = 0) -> list[dict]:
+        return [r for r in self.records()[since:] if r.get("kind") == "event" and r.get("type") == type_name]

@@ -114,7 +114,7 @@ pub fn event_to_v11(ev: &Value, self_id: i64, ids: &dyn MessageIds) -> FromMilky
     let Some(d) = ev.get("data").filter(|d| d.is_object()) else {
         return FromMilky::Malformed(format!("`{kind}` without a `data` object"));
     };
-    let time = opt_int(ev, "time").unwrap_or_else(|| now_secs());
+    let time = opt_int(ev, "time").unwrap_or_else(now_secs);
     let notice = |notice_type: &str, fields: Value| {
         let mut e = json!({"time": time, "self_id": self_id, "post_type": "notice", "notice_type": notice_type});
         if let (Value::Object(e), Value::Object(f)) = (&mut e, fields) {

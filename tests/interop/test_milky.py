@@ -1,0 +1,109 @@
+"""A real nonebot-adapter-milky (NoneBot2's Milky adapter, pinned) on the
+gateway's Milky listener in front of the sandbox: it learns the bot from
+get_login_info, receives a group message and replies, recalls its own
+message, and answers a nudge with one of its own; then a real NoneBot2 on
+OneBot v11 reaches the same sandbox through a second gateway's Milky
+upstream (sandbox → Milky listener → type = "milky" → v11 app).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from harness import GROUP, SELF_ID, TOKEN, USER_A, Gateway, MilkyNoneBotApp, NoneBotApp, free_port, plain_text, wait_until
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("milky")
+    milky_port = free_port()
+    extra = f'[[listen]]\naddress = "127.0.0.1:{milky_port}"\nprotocol = "milky"\naccess_token = "{TOKEN}"\n'
+    gateway = Gateway(tmp, name="gateway-milky-front", extra=extra).start()
+    gateway.milky_port = milky_port
+    app = MilkyNoneBotApp(tmp, milky_port).start()
+    app.wait_connected(self_id=SELF_ID)
+    yield tmp, gateway, app
+    app.stop()
+    gateway.stop()
+
+
+def test_the_milky_adapter_learns_the_bot_from_get_login_info(front):
+    _, _, app = front
+    assert [str(r["self_id"]) for r in app.connected_records()] == [str(SELF_ID)]
+
+
+def test_a_group_message_in_a_reply_out(front):
+    _, gateway, app = front
+    w = uuid.uuid4().hex[:8]
+    since = app.mark()
+    gateway.say(USER_A, f"ping {w}")
+    event = app.wait_record(
+        lambda r: r.get("type") == "GroupMessageEvent" and f"ping {w}" in str(r["event"]), "the ping", since
+    )["event"]
+    assert event["data"]["peer_id"] == GROUP and event["data"]["sender_id"] == USER_A
+    reply = gateway.wait_reply(f"pong {w}")
+    sent = app.wait_record(lambda r: r.get("kind") == "sent" and r["text"] == f"pong {w}", "the sent record", since)
+    assert sent["message_seq"] == reply["message_id"], "the seq the adapter got is the message's id"
+
+
+def test_the_adapter_recalls_its_own_message(front):
+    _, gateway, app = front
+    w = uuid.uuid4().hex[:8]
+    since = app.mark()
+    gateway.say(USER_A, f"recall {w}")
+    recalled = app.wait_record(lambda r: r.get("kind") == "recalled", "the recall call", since)
+    message = gateway.wait_message(lambda m: m["message_id"] == recalled["message_seq"], "the recalled message")
+    assert message["recalled"] is True and plain_text(message["message"]) == f"soon gone {w}"
+    # The recall reaches the adapter as its own event type.
+    app.wait_record(
+        lambda r: r.get("type") == "MessageRecallEvent" and r["event"]["data"]["message_seq"] == recalled["message_seq"],
+        "the recall event",
+        since,
+    )
+
+
+def test_a_nudge_is_answered_with_a_nudge(front):
+    _, gateway, app = front
+    since = app.mark()
+    gateway.poke(USER_A, target_id=SELF_ID)
+    app.wait_record(
+        lambda r: r.get("type") == "GroupNudgeEvent" and r["event"]["data"]["sender_id"] == USER_A, "the nudge", since
+    )
+    gateway.wait_reply(f"nudged back {USER_A}")
+    # The bot's own nudge comes back as an event: the sandbox saw it.
+    app.wait_record(
+        lambda r: r.get("type") == "GroupNudgeEvent"
+        and r["event"]["data"]["sender_id"] == SELF_ID
+        and r["event"]["data"]["receiver_id"] == USER_A,
+        "the bot's nudge",
+        since,
+    )
+
+
+def test_a_v11_nonebot_through_a_milky_hop(front):
+    tmp, gateway, _ = front
+    extra = (
+        f'[[upstream]]\ntype = "milky"\nurl = "http://127.0.0.1:{gateway.milky_port}"\n'
+        f'access_token = "{TOKEN}"\nstore = "{tmp / "milky-ids.db"}"\n'
+    )
+    back = Gateway(tmp, name="gateway-milky-back", sandbox=False, extra=extra).start()
+    try:
+        nonebot = NoneBotApp(tmp, "forward", back.url, token=TOKEN, tag="via milky", name="nonebot-v11-via-milky").start()
+        try:
+            nonebot.wait_connected(self_id=SELF_ID)
+            w = uuid.uuid4().hex[:8]
+            since = nonebot.mark()
+            gateway.say(USER_A, f"ping {w}")
+            nonebot.wait_event("GroupMessageEvent", lambda e: f"ping {w}" in e.get("raw_message", ""), "the ping", since)
+            gateway.wait_reply(f"pong {w} (via milky)")
+            wait_until(
+                lambda: nonebot.wait_record(lambda r: r.get("kind") == "sent", "the sent record", since)["message_id"],
+                10,
+                "an int32 message id for the reply",
+            )
+        finally:
+            nonebot.stop()
+    finally:
+        back.stop()
