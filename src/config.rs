@@ -893,6 +893,27 @@ mod tests {
     }
 
     #[test]
+    fn milky_upstreams_and_listeners_are_checked() {
+        let c = Config::parse(
+            "[[listen]]\naddress = \"127.0.0.1:1\"\nprotocol = \"milky\"\nbot = 7\n\
+             [[upstream]]\ntype = \"milky\"\nurl = \"http://127.0.0.1:3000\"\nevents = \"sse\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.listen[0].default_bot, Some(7));
+        assert!(!c.uses_sandbox(), "a Milky upstream serves the bots");
+        for (bad, key) in [
+            ("url = \"https://x\"", "upstream[0].url"),
+            ("url = \"ws://x\"", "upstream[0].url"),
+            ("url = \"http://x\"\nreconnect_interval_ms = 0", "upstream[0].reconnect_interval_ms"),
+            ("url = \"http://x\"\nevents = \"poll\"", "poll"),
+        ] {
+            let err = Config::parse(&format!("[[upstream]]\ntype = \"milky\"\n{bad}\n"), "t").unwrap_err();
+            assert!(err.to_string().contains(key), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn example_config_parses() {
         let text =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))

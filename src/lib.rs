@@ -48,6 +48,10 @@
 //! - **pool**: several bots apps see as one (`[[pool]]`); its **members**
 //!   receive, a relay publishes each group message once, and a **pool id**
 //!   is a message id of the pool mapped to (member, real id).
+//! - **Milky**: the protocol of LagrangeV2 and newer implementations
+//!   (SaltifyDev/milky); a **bridge** is an upstream of another protocol whose
+//!   actions are translated calls (`core::serve::Bridge`). A Milky message is
+//!   (scene, peer, seq); the gateway **mints** the v11 id for it (`core::ids`).
 //! - **inbound budget**: the bytes of unfinished app frames held, all
 //!   sessions together (`max_inbound_buffer_bytes`).
 
