@@ -288,6 +288,17 @@ class Gateway:
         assert answer.get("status") == "ok", f"{method} {url} {json.dumps(body)} -> {text}"
         return answer.get("data")
 
+    def action(self, name: str, params: dict, self_id: int = SELF_ID) -> Any:
+        """Calls a OneBot action over the HTTP API (`POST /{self_id}/{action}`); its whole answer."""
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/{self_id}/{name}", data=json.dumps(params).encode(), method="POST"
+        )
+        req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read().decode())
+
     def status(self) -> dict:
         """`GET /status`: bots, apps and their counters."""
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}/status")

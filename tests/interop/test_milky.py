@@ -82,25 +82,67 @@ def test_a_nudge_is_answered_with_a_nudge(front):
     )
 
 
-def test_a_v11_nonebot_through_a_milky_hop(front):
+@pytest.fixture(scope="module")
+def hop(front):
+    """Gateway 2 with gateway 1's Milky listener as its `type = "milky"`
+    upstream, and a real NoneBot2 (OneBot v11) on gateway 2."""
     tmp, gateway, _ = front
     extra = (
         f'[[upstream]]\ntype = "milky"\nurl = "http://127.0.0.1:{gateway.milky_port}"\n'
         f'access_token = "{TOKEN}"\nstore = "{tmp / "milky-ids.db"}"\n'
     )
     back = Gateway(tmp, name="gateway-milky-back", sandbox=False, extra=extra).start()
-    try:
-        nonebot = NoneBotApp(tmp, "forward", back.url, token=TOKEN, tag="via milky", name="nonebot-v11-via-milky").start()
-        try:
-            nonebot.wait_connected(self_id=SELF_ID)
-            w = uuid.uuid4().hex[:8]
-            since = nonebot.mark()
-            gateway.say(USER_A, f"ping {w}")
-            nonebot.wait_event("GroupMessageEvent", lambda e: f"ping {w}" in e.get("raw_message", ""), "the ping", since)
-            gateway.wait_reply(f"pong {w} (via milky)")
-            sent = nonebot.wait_record(lambda r: r.get("kind") == "sent", "the sent record", since)
-            assert 0 < sent["message_id"] < 2**31, f"an int32 message id for the reply: {sent}"
-        finally:
-            nonebot.stop()
-    finally:
-        back.stop()
+    nonebot = NoneBotApp(tmp, "forward", back.url, token=TOKEN, tag="via milky", name="nonebot-v11-via-milky").start()
+    nonebot.wait_connected(self_id=SELF_ID)
+    yield gateway, back, nonebot
+    nonebot.stop()
+    back.stop()
+
+
+def test_v11_ping_pong_through_a_milky_hop(hop):
+    gateway, _, nonebot = hop
+    w = uuid.uuid4().hex[:8]
+    since = nonebot.mark()
+    gateway.say(USER_A, f"ping {w}")
+    nonebot.wait_event("GroupMessageEvent", lambda e: f"ping {w}" in e.get("raw_message", ""), "the ping", since)
+    gateway.wait_reply(f"pong {w} (via milky)")
+    sent = nonebot.wait_record(lambda r: r.get("kind") == "sent" and w in r["text"], "the sent record", since)
+    assert 0 < sent["message_id"] < 2**31, f"an int32 message id for the reply: {sent}"
+
+
+def test_v11_reply_segment_and_recall_through_a_milky_hop(hop):
+    gateway, _, nonebot = hop
+    w = uuid.uuid4().hex[:8]
+    quoted = gateway.say(USER_A, f"quote {w}")
+    answer = gateway.wait_reply(f"quoted {w}")
+    replies = [s for s in answer["message"] if s["type"] == "reply"]
+    assert replies and int(replies[0]["data"]["id"]) == quoted, f"the reply quotes the sandbox's message: {answer}"
+    since = nonebot.mark()
+    gateway.say(USER_A, f"unsend {w}")
+    nonebot.wait_record(lambda r: r.get("kind") == "recalled", "the recall", since)
+    gone = gateway.wait_message(lambda m: plain_text(m["message"]) == f"soon gone {w}", "the recalled message")
+    assert gone["recalled"] is True
+    nonebot.wait_event("GroupRecallNoticeEvent", lambda e: e["user_id"] == SELF_ID, "its own recall", since)
+
+
+def test_v11_friend_request_approved_through_a_milky_hop(hop):
+    gateway, _, nonebot = hop
+    stranger = 20005
+    since = nonebot.mark()
+    gateway.api("POST", "friend_request", {"user_id": stranger, "comment": "approve me"})
+    nonebot.wait_record(lambda r: r.get("kind") == "approved" and r["user_id"] == stranger, "the approval", since)
+    friends = gateway.action("get_friend_list", {})["data"]
+    assert stranger in [f["user_id"] for f in friends], friends
+
+
+def test_v11_ids_survive_a_restart_of_the_milky_gateway(hop):
+    gateway, back, nonebot = hop
+    w = uuid.uuid4().hex[:8]
+    since = nonebot.mark()
+    gateway.say(USER_A, f"ping keep {w}")
+    event = nonebot.wait_event("GroupMessageEvent", lambda e: f"ping keep {w}" in e.get("raw_message", ""), "the ping", since)
+    back.stop()
+    back.start()
+    nonebot.wait_connected(since=since)
+    got = back.action("get_msg", {"message_id": event["message_id"]})
+    assert got["status"] == "ok" and got["data"]["raw_message"] == f"ping keep {w}", got

@@ -4,6 +4,10 @@ Every record is one JSON line in $INTEROP_EVENTS:
   {"kind": "connected"|"disconnected", "self_id": "10000"}
   {"kind": "event", "type": "<Event class name>", "event": {...}, "reply": {...}|null}
   {"kind": "sent", "message_id": N, "text": "pong ..."}
+  {"kind": "recalled", "message_id": N}
+  {"kind": "approved", "user_id": N}
+"quote X" is answered with a reply to it, "unsend X" with a message the bot
+then recalls; a friend request saying "approve me" is approved.
 The harness asserts on the class name (typed NoneBot events) and on the fields.
 """
 
@@ -11,9 +15,10 @@ import json
 import os
 import time
 
-from nonebot import get_driver, on, on_startswith
+from nonebot import get_driver, on, on_request, on_startswith
 from nonebot.adapters import Bot, Event
-from nonebot.adapters.onebot.v11 import MessageEvent
+from nonebot.adapters.onebot.v11 import Bot as V11Bot
+from nonebot.adapters.onebot.v11 import FriendRequestEvent, MessageEvent, MessageSegment
 from nonebot.matcher import Matcher
 
 EVENTS_FILE = os.environ["INTEROP_EVENTS"]
@@ -70,3 +75,34 @@ async def _pong(matcher: Matcher, event: MessageEvent) -> None:
     # matcher.send goes through bot.send -> send_msg, NoneBot's normal reply path.
     result = await matcher.send(answer)
     record(kind="sent", message_id=(result or {}).get("message_id"), text=answer)
+
+
+quote = on_startswith("quote", priority=5, block=True)
+
+
+@quote.handle()
+async def _quote(matcher: Matcher, event: MessageEvent) -> None:
+    text = event.get_plaintext().strip()[len("quote"):].strip()
+    result = await matcher.send(MessageSegment.reply(event.message_id) + f"quoted {text}")
+    record(kind="sent", message_id=(result or {}).get("message_id"), text=f"quoted {text}")
+
+
+unsend = on_startswith("unsend", priority=5, block=True)
+
+
+@unsend.handle()
+async def _unsend(bot: V11Bot, matcher: Matcher, event: MessageEvent) -> None:
+    text = event.get_plaintext().strip()[len("unsend"):].strip()
+    result = await matcher.send(f"soon gone {text}")
+    await bot.delete_msg(message_id=result["message_id"])
+    record(kind="recalled", message_id=result["message_id"])
+
+
+friends = on_request(priority=5, block=False)
+
+
+@friends.handle()
+async def _approve(bot: V11Bot, event: FriendRequestEvent) -> None:
+    if event.comment == "approve me":
+        await event.approve(bot)
+        record(kind="approved", user_id=event.user_id)
