@@ -905,10 +905,14 @@ mod tests {
         for (bad, key) in [
             ("url = \"https://x\"", "upstream[0].url"),
             ("url = \"ws://x\"", "upstream[0].url"),
-            ("url = \"http://x\"\nreconnect_interval_ms = 0", "upstream[0].reconnect_interval_ms"),
+            (
+                "url = \"http://x\"\nreconnect_interval_ms = 0",
+                "upstream[0].reconnect_interval_ms",
+            ),
             ("url = \"http://x\"\nevents = \"poll\"", "poll"),
         ] {
-            let err = Config::parse(&format!("[[upstream]]\ntype = \"milky\"\n{bad}\n"), "t").unwrap_err();
+            let err = Config::parse(&format!("[[upstream]]\ntype = \"milky\"\n{bad}\n"), "t")
+                .unwrap_err();
             assert!(err.to_string().contains(key), "{bad}: {err}");
         }
     }

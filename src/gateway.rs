@@ -285,6 +285,7 @@ impl Gateway {
                 ));
             }
         }
+        let mut milky_stores = std::collections::HashMap::new();
         for u in &config.upstream {
             if let UpstreamConfig::Milky {
                 url,
@@ -307,10 +308,17 @@ impl Gateway {
                         access_token.clone(),
                         Duration::from_millis(config.gateway.action_timeout_ms),
                     ));
-                let ids = crate::upstream::milky::IdStore::new(
-                    config.data_file(store.as_deref(), "milky.db"),
-                    Duration::from_secs(id_retention_days * 86_400),
-                );
+                // One store per file: two upstreams of one account share its ids.
+                let path = config.data_file(store.as_deref(), "milky.db");
+                let ids = milky_stores
+                    .entry(path.clone())
+                    .or_insert_with(|| {
+                        crate::upstream::milky::IdStore::new(
+                            path,
+                            Duration::from_secs(id_retention_days * 86_400),
+                        )
+                    })
+                    .clone();
                 let run: crate::transport::dial::MilkyLinkRunner = {
                     let hub = hub.clone();
                     Arc::new(move |events, spec| {

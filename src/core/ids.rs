@@ -23,7 +23,16 @@ pub struct IdTable {
     by_key: DashMap<IdKey, i32>,
     by_id: DashMap<i32, IdKey>,
     next: Mutex<i32>,
+    retention: Duration,
+    /// Ids minted since the last pruning of old rows.
+    minted: std::sync::atomic::AtomicU32,
 }
+
+/// Ids cached in memory at most (both ways); past it the cache starts over
+/// and the table on disk answers.
+const CACHED: usize = 200_000;
+/// Old rows are deleted every this many new ids (and at start-up).
+const PRUNE_EVERY: u32 = 10_000;
 
 impl std::fmt::Debug for IdTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,6 +83,8 @@ impl IdTable {
             by_key: DashMap::new(),
             by_id: DashMap::new(),
             next: Mutex::new(last.map_or(1, next_id)),
+            retention,
+            minted: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -108,12 +119,33 @@ impl IdTable {
                 if let Some((_, old)) = self.by_id.remove(&id) {
                     self.by_key.remove(&old);
                 }
+                let minted = self
+                    .minted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                if minted % PRUNE_EVERY == 0 {
+                    let cutoff = at - self.retention.as_secs() as i64;
+                    if let Err(e) = db.execute(
+                        "DELETE FROM message_ids WHERE space=?1 AND owner=?2 AND at<?3",
+                        params![self.space, self.owner, cutoff],
+                    ) {
+                        tracing::warn!(space = self.space, owner = self.owner, error = %e, "old message ids not pruned");
+                    }
+                }
                 id
             }
         };
+        self.remember(key, id);
+        id
+    }
+
+    fn remember(&self, key: IdKey, id: i32) {
+        if self.by_id.len() >= CACHED {
+            self.by_id.clear();
+            self.by_key.clear();
+        }
         self.by_key.insert(key, id);
         self.by_id.insert(id, key);
-        id
     }
 
     /// What id `id` stands for, if it was minted here (and not forgotten).
@@ -132,8 +164,7 @@ impl IdTable {
             .optional()
             .ok()
             .flatten()?;
-        self.by_id.insert(id, key);
-        self.by_key.insert(key, id);
+        self.remember(key, id);
         Some(key)
     }
 }

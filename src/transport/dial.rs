@@ -370,8 +370,13 @@ pub async fn run_milky_upstream(hub: Arc<Hub>, up: WsUpstream, sse: bool, run: M
         };
         dial_upstream(hub, up, connect, run).await;
     } else {
-        let connect: Connect<MilkyEvents> =
-            |dial| Box::pin(async move { ws_connect(dial).await.map(|ws| MilkyEvents::Ws(Box::new(ws))) });
+        let connect: Connect<MilkyEvents> = |dial| {
+            Box::pin(async move {
+                ws_connect(dial)
+                    .await
+                    .map(|ws| MilkyEvents::Ws(Box::new(ws)))
+            })
+        };
         dial_upstream(hub, up, connect, run).await;
     }
 }

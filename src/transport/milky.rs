@@ -14,6 +14,14 @@ use crate::redact::{redact, Secret};
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
+/// A client whose connections have TCP keepalive on: an SSE body that a
+/// vanished peer left half-open fails instead of hanging forever.
+fn client() -> HttpClient {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_keepalive(Some(Duration::from_secs(15)));
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
 /// A Milky implementation's HTTP API.
 pub struct HttpApi {
     client: HttpClient,
@@ -28,7 +36,7 @@ impl HttpApi {
     /// gives up after `timeout`.
     pub fn new(url: &str, token: Secret, timeout: Duration) -> Self {
         Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: client(),
             base: format!("{}/api/", url.trim_end_matches('/')),
             token,
             timeout,
@@ -122,15 +130,23 @@ impl MilkyListener {
     }
 }
 
+/// Request seqs remembered: older requests must be answered from a newer event.
+const FLAGS_KEPT: i64 = 10_000;
+
 impl crate::protocol::milky::event::FlagSeqs for MilkyListener {
     fn seq_of(&self, flag: &str) -> i64 {
-        *self.seqs.entry(flag.to_owned()).or_insert_with(|| {
-            let seq = self
-                .next_seq
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.flags.insert(seq, flag.to_owned());
-            seq
-        })
+        if let Some(seq) = self.seqs.get(flag) {
+            return *seq;
+        }
+        let seq = self
+            .next_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.flags.insert(seq, flag.to_owned());
+        self.seqs.insert(flag.to_owned(), seq);
+        if let Some((_, old)) = self.flags.remove(&(seq - FLAGS_KEPT)) {
+            self.seqs.remove(&old);
+        }
+        seq
     }
 }
 
@@ -265,8 +281,12 @@ mod listen {
         };
         let resp = l.hub.dispatcher.run_action(&bot, action).await;
         if resp.is_ok() {
-            let data = answer_to_milky(&call.answer, &resp.data_value(), bot.self_id);
-            Json(json!({"status": "ok", "retcode": 0, "data": data})).into_response()
+            match answer_to_milky(&call.answer, &resp.data_value(), bot.self_id) {
+                Ok(data) => {
+                    Json(json!({"status": "ok", "retcode": 0, "data": data})).into_response()
+                }
+                Err(why) => failed(-404, why),
+            }
         } else {
             let message = if resp.message.is_empty() {
                 format!("`{}` failed", call.action)
@@ -347,46 +367,70 @@ mod listen {
     ) {
         let (mut sink, mut stream) = ws.split();
         let self_id = bot.self_id;
+        let settings = &l.hub.settings;
         tracing::info!(self_id, "Milky app connected (event WebSocket)");
         let mut batch = Vec::new();
-        let ours = loop {
+        let mut ping = tokio::time::interval_at(
+            tokio::time::Instant::now() + settings.ping_interval,
+            settings.ping_interval,
+        );
+        let mut last_heard = tokio::time::Instant::now();
+        let (ours, why) = loop {
             tokio::select! {
                 r = sub.next_batch(256, &mut batch) => {
                     if let Err(gap) = r {
                         tracing::warn!(self_id, lost = gap.count(), "Milky app fell behind; events lost");
                     }
-                    let mut failed = false;
-                    for e in batch.drain(..) {
-                        if let Some(m) = event_from_v11(e.value(), self_id, &*l) {
-                            if sink.feed(Message::Text(m.to_string().into())).await.is_err() {
-                                failed = true;
-                                break;
+                    let write = async {
+                        for e in batch.drain(..) {
+                            if let Some(m) = event_from_v11(e.value(), self_id, &*l) {
+                                sink.feed(Message::Text(m.to_string().into())).await?;
                             }
                         }
-                    }
-                    if failed || sink.flush().await.is_err() {
-                        break None;
+                        sink.flush().await
+                    };
+                    // A Milky app that stops reading holds only its own task, and not for long.
+                    match tokio::time::timeout(settings.write_timeout, write).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break (None, String::from("write failed")),
+                        Err(_) => break (
+                            Some(crate::ws::close_frame(1008, "too slow: a write did not complete in time")),
+                            format!("a write took over {} ms", settings.write_timeout.as_millis()),
+                        ),
                     }
                 }
                 msg = stream.next() => match msg {
                     // Milky apps send nothing that means anything; a close ends it.
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
-                    Some(Ok(_)) => {}
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break (None, String::from("closed by the app")),
+                    Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
                 },
-                _ = l.hub.draining.cancelled() => break Some(crate::ws::close_frame(1001, "gateway shutting down")),
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > 3 * settings.ping_interval {
+                        break (Some(crate::ws::close_frame(1001, "no answer to pings")), String::from("silent: dead app"));
+                    }
+                    let sent = tokio::time::timeout(settings.write_timeout, sink.send(Message::Ping(Default::default()))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        break (None, String::from("ping write failed"));
+                    }
+                }
+                _ = l.hub.draining.cancelled() => break (
+                    Some(crate::ws::close_frame(1001, "gateway shutting down")),
+                    String::from("gateway shutting down"),
+                ),
             }
         };
-        let timeout = l.hub.settings.close_timeout;
-        crate::ws::close_handshake(&mut sink, &mut stream, ours, timeout, |_| {}).await;
-        tracing::info!(self_id, "Milky app disconnected");
+        crate::ws::close_handshake(&mut sink, &mut stream, ours, settings.close_timeout, |_| {})
+            .await;
+        tracing::info!(self_id, reason = %why, "Milky app disconnected");
     }
 }
 
 pub use listen::router;
 
 /// Opens a Milky implementation's `/event` as Server-Sent Events: a stream
-/// of each `milky_event`'s data, or why it could not be opened (and whether
-/// the implementation refused it with an HTTP status).
+/// of each `milky_event`'s data (an empty item for bytes that completed no
+/// event), or why it could not be opened (and whether the implementation
+/// refused it with an HTTP status).
 pub async fn sse_connect(
     url: &str,
     headers: &[(http::HeaderName, String)],
@@ -403,8 +447,7 @@ pub async fn sse_connect(
     let req = req
         .body(Full::new(Bytes::new()))
         .map_err(|e| (format!("cannot build the request: {e}"), false))?;
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let resp = client
+    let resp = client()
         .request(req)
         .await
         .map_err(|e| (e.to_string(), false))?;
@@ -420,6 +463,9 @@ pub async fn sse_connect(
         })
         .flat_map(|r| {
             futures::stream::iter(match r {
+                // A chunk without a whole event (a keep-alive comment) still
+                // says the peer is there: an empty item.
+                Ok(events) if events.is_empty() => vec![Ok(String::new())],
                 Ok(events) => events.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => vec![Err(e)],
             })
@@ -429,12 +475,14 @@ pub async fn sse_connect(
 
 /// Splits a Server-Sent Events byte stream into the data of its messages
 /// (the `data:` lines of each, joined by newlines; comments and other
-/// fields skipped). Bounded: a message over 16 MiB is dropped.
+/// fields skipped). Bounded: a message over 16 MiB is dropped whole.
 #[derive(Default)]
 pub struct SseReader {
     line: Vec<u8>,
     data: String,
     has_data: bool,
+    /// The current message outgrew the bound: skipped to its end.
+    overflow: bool,
 }
 
 impl SseReader {
@@ -447,6 +495,8 @@ impl SseReader {
             if b != b'\n' {
                 if self.line.len() < Self::MAX {
                     self.line.push(b);
+                } else {
+                    self.overflow = true;
                 }
                 continue;
             }
@@ -455,19 +505,27 @@ impl SseReader {
                 line.pop();
             }
             if line.is_empty() {
-                if self.has_data {
+                if self.has_data && !self.overflow {
                     out.push(std::mem::take(&mut self.data));
+                } else if self.overflow {
+                    tracing::warn!(max_bytes = Self::MAX, "SSE message over the bound dropped");
                 }
+                self.data.clear();
                 self.has_data = false;
+                self.overflow = false;
                 continue;
             }
             let line = String::from_utf8_lossy(&line);
             if let Some(value) = line.strip_prefix("data:") {
                 let value = value.strip_prefix(' ').unwrap_or(value);
-                if self.has_data {
-                    self.data.push('\n');
+                if self.data.len() + value.len() + 1 > Self::MAX {
+                    self.overflow = true;
+                    self.data.clear();
                 }
-                if self.data.len() + value.len() <= Self::MAX {
+                if !self.overflow {
+                    if self.has_data {
+                        self.data.push('\n');
+                    }
                     self.data.push_str(value);
                 }
                 self.has_data = true;
@@ -492,5 +550,12 @@ mod tests {
             vec!["{\"a\":1}", "x\ny"]
         );
         assert_eq!(event_url("http://h:1/"), "ws://h:1/event");
+        // Over the bound: that message is dropped whole, the next one is read.
+        let big = format!("data: {}\n", "x".repeat(1 << 20));
+        for _ in 0..17 {
+            assert!(r.feed(big.as_bytes()).is_empty());
+        }
+        assert!(r.feed(b"\n").is_empty(), "the outgrown message is dropped");
+        assert_eq!(r.feed(b"data: next\n\n"), vec!["next"]);
     }
 }

@@ -127,10 +127,12 @@ async fn call_api(api: &dyn ApiCaller, name: &str, body: &Value) -> Answered {
         .get("message")
         .and_then(Value::as_str)
         .unwrap_or("failed without a message");
-    // Milky's retcodes are negative; the two the spec fixes have v11 twins.
+    // Milky's retcodes are negative; the two the spec fixes have v11 twins,
+    // and a failure never reaches an app as retcode 0.
     let code = match code {
         -400 => retcode::BAD_REQUEST,
         -403 => retcode::UPSTREAM_UNAVAILABLE,
+        0 => retcode::INTERNAL,
         c => c,
     };
     Answered::Failed(code, format!("Milky `{name}`: {message}"))
@@ -214,6 +216,7 @@ where
                 None => Next::Ended(String::from("connection closed"), None),
             },
             Self::Sse(stream) => match stream.next().await {
+                Some(Ok(data)) if data.is_empty() => Next::Alive,
                 Some(Ok(data)) => Next::Text(data),
                 Some(Err(e)) => Next::Ended(format!("read failed: {e}"), None),
                 None => Next::Ended(String::from("event stream ended"), None),
@@ -221,10 +224,14 @@ where
         }
     }
 
-    /// Sends a ping (WebSocket only); false when the write failed.
-    async fn ping(&mut self) -> bool {
+    /// Sends a ping (WebSocket only); false when the write failed or did
+    /// not complete within `limit`.
+    async fn ping(&mut self, limit: Duration) -> bool {
         match self {
-            Self::Ws(sink, _) => sink.send(Message::Ping(Default::default())).await.is_ok(),
+            Self::Ws(sink, _) => matches!(
+                tokio::time::timeout(limit, sink.send(Message::Ping(Default::default()))).await,
+                Ok(Ok(()))
+            ),
             Self::Sse(_) => true,
         }
     }
@@ -398,7 +405,7 @@ where
                 if silent > 3 * ping_every {
                     break (format!("silent for {} ms: dead link", silent.as_millis()), Some(close_frame(1001, "no answer to pings: dead link")));
                 }
-                if !source.ping().await {
+                if !source.ping(hub.settings.write_timeout).await {
                     break (String::from("write failed"), None);
                 }
             }

@@ -53,7 +53,10 @@ def test_the_adapter_recalls_its_own_message(front):
     w = uuid.uuid4().hex[:8]
     since = app.mark()
     gateway.say(USER_A, f"recall {w}")
-    recalled = app.wait_record(lambda r: r.get("kind") == "recalled", "the recall call", since)
+    sent = app.wait_record(lambda r: r.get("kind") == "sent" and r["text"] == f"soon gone {w}", "the message", since)
+    recalled = app.wait_record(
+        lambda r: r.get("kind") == "recalled" and r["message_seq"] == sent["message_seq"], "the recall call", since
+    )
     message = gateway.wait_message(lambda m: m["message_id"] == recalled["message_seq"], "the recalled message")
     assert message["recalled"] is True and plain_text(message["message"]) == f"soon gone {w}"
     # The recall reaches the adapter as its own event type.
@@ -119,10 +122,12 @@ def test_v11_reply_segment_and_recall_through_a_milky_hop(hop):
     assert replies and int(replies[0]["data"]["id"]) == quoted, f"the reply quotes the sandbox's message: {answer}"
     since = nonebot.mark()
     gateway.say(USER_A, f"unsend {w}")
-    nonebot.wait_record(lambda r: r.get("kind") == "recalled", "the recall", since)
+    recalled = nonebot.wait_record(lambda r: r.get("kind") == "recalled", "the recall", since)
     gone = gateway.wait_message(lambda m: plain_text(m["message"]) == f"soon gone {w}", "the recalled message")
     assert gone["recalled"] is True
-    nonebot.wait_event("GroupRecallNoticeEvent", lambda e: e["user_id"] == SELF_ID, "its own recall", since)
+    nonebot.wait_event(
+        "GroupRecallNoticeEvent", lambda e: e["message_id"] == recalled["message_id"], "its own recall", since
+    )
 
 
 def test_v11_friend_request_approved_through_a_milky_hop(hop):

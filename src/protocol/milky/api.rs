@@ -90,12 +90,23 @@ fn unknown_message(id: i64) -> Plan {
 /// Plans a v11 action as a Milky call.
 pub fn plan(action: &Action, ids: &dyn MessageIds) -> Plan {
     use Action as A;
-    let reply_seq = |id: i64| ids.message(id).map(|(_, _, seq)| seq);
+    // Milky's reply names a seq of the chat sent to: a quote of another
+    // chat's message is refused rather than quoting the wrong one.
+    let seq_in = |scene: Scene, peer: i64| {
+        move |id: i64| match ids.message(id) {
+            Some((s, p, seq))
+                if p == peer && (s == scene || (s != Scene::Group && scene != Scene::Group)) =>
+            {
+                Some(seq)
+            }
+            _ => None,
+        }
+    };
     let send = |scene: Scene, peer: i64, message: &Value, auto_escape: bool| {
         let segments = if auto_escape && message.is_string() {
             Ok(vec![json!({"type": "text", "data": {"text": message}})])
         } else {
-            v11_to_outgoing(message, &reply_seq)
+            v11_to_outgoing(message, &seq_in(scene, peer))
         };
         match segments {
             Err(e) => Plan::Refuse(retcode::BAD_REQUEST, e.0),
@@ -111,8 +122,10 @@ pub fn plan(action: &Action, ids: &dyn MessageIds) -> Plan {
             ),
         }
     };
-    let forward = |scene: Scene, peer: i64, nodes: &Value| match nodes_to_forward(nodes, &reply_seq)
-    {
+    let forward = |scene: Scene, peer: i64, nodes: &Value| match nodes_to_forward(
+        nodes,
+        &seq_in(scene, peer),
+    ) {
         Err(e) => Plan::Refuse(retcode::BAD_REQUEST, e.0),
         Ok(seg) => {
             let (api, key) = if scene == Scene::Group {
@@ -171,10 +184,17 @@ pub fn plan(action: &Action, ids: &dyn MessageIds) -> Plan {
                 json!({"group_id": g, "message_seq": seq}),
                 Answer::Empty,
             ),
-            Some((_, u, seq)) => call(
+            Some((Scene::Friend, u, seq)) => call(
                 "recall_private_message",
                 json!({"user_id": u, "message_seq": seq}),
                 Answer::Empty,
+            ),
+            Some((_, _, _)) => Plan::Refuse(
+                retcode::BAD_REQUEST,
+                format!(
+                    "message {} is in a temporary chat: Milky has no recall for those",
+                    p.message_id
+                ),
             ),
             None => unknown_message(p.message_id),
         },
@@ -397,17 +417,17 @@ pub fn plan(action: &Action, ids: &dyn MessageIds) -> Plan {
         A::UploadGroupFile(p) => call(
             "upload_group_file",
             json!({
-                "group_id": p.group_id, "file_uri": if p.file.starts_with('/') { format!("file://{}", p.file) } else { p.file.clone() },
+                "group_id": p.group_id, "file_uri": super::segment::uri(&p.file),
                 "file_name": p.name, "parent_folder_id": p.folder.clone().unwrap_or_else(|| "/".into()),
             }),
             Answer::Same,
         ),
-        A::DelGroupFile(p) => call(
+        A::DelGroupFile(p) | A::DeleteGroupFile(p) => call(
             "delete_group_file",
             json!({"group_id": p.group_id, "file_id": p.file_id}),
             Answer::Empty,
         ),
-        A::DelGroupFileFolder(p) => call(
+        A::DelGroupFileFolder(p) | A::DeleteGroupFolder(p) => call(
             "delete_group_folder",
             json!({"group_id": p.group_id, "folder_id": p.folder_id}),
             Answer::Empty,
@@ -427,6 +447,13 @@ pub fn plan(action: &Action, ids: &dyn MessageIds) -> Plan {
             json!({"group_id": p.group_id, "file_id": p.file_id}),
             Answer::FileUrl,
         ),
+        A::CreateGroupFileFolder(p) if p.parent_id != "/" => Plan::Refuse(
+            retcode::BAD_REQUEST,
+            format!(
+                "parent_id `{}`: Milky creates folders in the root only",
+                p.parent_id
+            ),
+        ),
         A::CreateGroupFileFolder(p) => call(
             "create_group_folder",
             json!({"group_id": p.group_id, "folder_name": p.name}),
@@ -439,13 +466,13 @@ pub fn plan(action: &Action, ids: &dyn MessageIds) -> Plan {
         ),
         A::SetGroupPortrait(p) => call(
             "set_group_avatar",
-            json!({"group_id": p.group_id, "image_uri": p.file}),
+            json!({"group_id": p.group_id, "image_uri": super::segment::uri(&p.file)}),
             Answer::Empty,
         ),
         A::SendGroupNotice(p) => {
             let mut body = json!({"group_id": p.group_id, "content": p.content});
             if let Some(image) = &p.image {
-                body["image_uri"] = json!(image);
+                body["image_uri"] = json!(super::segment::uri(image));
             }
             call("send_group_announcement", body, Answer::Empty)
         }
@@ -626,6 +653,8 @@ pub enum MilkyAnswer {
     FileUrl,
     /// `{file_id}` / `{folder_id}` as the v11 answer has them.
     Same,
+    /// `get_impl_info` from `get_version_info`.
+    ImplInfo,
 }
 
 /// Why a Milky call cannot be served (HTTP 200 with a `failed` body, or 404).
@@ -679,6 +708,7 @@ pub fn from_milky(
     let on = |key: &str| body.get(key).and_then(as_bool).unwrap_or(true);
     match api {
         "get_login_info" => v("get_login_info", json!({}), MilkyAnswer::LoginInfo),
+        "get_impl_info" => v("get_version_info", json!({}), MilkyAnswer::ImplInfo),
         "get_friend_list" => v("get_friend_list", json!({}), MilkyAnswer::Friends),
         "get_friend_info" => v(
             "get_friend_list",
@@ -909,31 +939,34 @@ pub fn from_milky(
     }
 }
 
-fn milky_message(m: &Value, scene: Scene, self_id: i64) -> Value {
-    let mut ev = m.clone();
-    if ev.get("post_type").is_none() {
-        ev["post_type"] = json!("message");
-    }
-    if ev.get("message_type").is_none() {
-        ev["message_type"] = json!(if scene == Scene::Group {
+/// A v11 message (a `get_msg` answer, a history item) as a Milky
+/// `IncomingMessage`; `None` for what is not a message object. The bot's
+/// own messages (NapCat's `message_sent`) are messages here.
+fn milky_message(m: &Value, scene: Scene, self_id: i64) -> Option<Value> {
+    let mut ev = m.as_object()?.clone();
+    ev.insert("post_type".into(), json!("message"));
+    ev.entry("message_type").or_insert_with(|| {
+        json!(if scene == Scene::Group {
             "group"
         } else {
             "private"
-        });
-    }
+        })
+    });
     struct NoFlags;
     impl super::event::FlagSeqs for NoFlags {
         fn seq_of(&self, _: &str) -> i64 {
             0
         }
     }
-    super::event::event_from_v11(&ev, self_id, &NoFlags)
-        .map(|e| e["data"].clone())
-        .unwrap_or(Value::Null)
+    super::event::event_from_v11(&Value::Object(ev), self_id, &NoFlags).map(|e| e["data"].clone())
 }
 
 /// A v11 answer's `data` as the Milky `data` of the call.
-pub fn answer_to_milky(answer: &MilkyAnswer, data: &Value, self_id: i64) -> Value {
+///
+/// # Errors
+/// The answer does not hold what Milky needs (no such friend, no message):
+/// why, for a `failed` answer with retcode -404.
+pub fn answer_to_milky(answer: &MilkyAnswer, data: &Value, self_id: i64) -> Result<Value, String> {
     let sex = |v: &Value| match text(v, "sex").as_str() {
         s @ ("male" | "female") => s.to_owned(),
         _ => String::from("unknown"),
@@ -965,7 +998,7 @@ pub fn answer_to_milky(answer: &MilkyAnswer, data: &Value, self_id: i64) -> Valu
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let items = |v: &Value| v.as_array().cloned().unwrap_or_default();
-    match answer {
+    Ok(match answer {
         MilkyAnswer::Empty => json!({}),
         MilkyAnswer::Sent => json!({"message_seq": int(data, "message_id"), "time": now}),
         MilkyAnswer::LoginInfo => {
@@ -975,7 +1008,10 @@ pub fn answer_to_milky(answer: &MilkyAnswer, data: &Value, self_id: i64) -> Valu
             json!({"friends": items(data).iter().map(friend).collect::<Vec<_>>()})
         }
         MilkyAnswer::Friend(user) => {
-            json!({"friend": items(data).iter().find(|f| int(f, "user_id") == *user).map(friend)})
+            match items(data).iter().find(|f| int(f, "user_id") == *user) {
+                Some(f) => json!({"friend": friend(f)}),
+                None => return Err(format!("{user} is not a friend of this bot")),
+            }
         }
         MilkyAnswer::Groups => json!({"groups": items(data).iter().map(group).collect::<Vec<_>>()}),
         MilkyAnswer::Group => json!({"group": group(data)}),
@@ -983,10 +1019,13 @@ pub fn answer_to_milky(answer: &MilkyAnswer, data: &Value, self_id: i64) -> Valu
             json!({"members": items(data).iter().map(member).collect::<Vec<_>>()})
         }
         MilkyAnswer::Member => json!({"member": member(data)}),
-        MilkyAnswer::Message(scene) => json!({"message": milky_message(data, *scene, self_id)}),
+        MilkyAnswer::Message(scene) => match milky_message(data, *scene, self_id) {
+            Some(m) => json!({"message": m}),
+            None => return Err(String::from("the upstream's answer holds no message")),
+        },
         MilkyAnswer::History(scene) => {
             let messages: Vec<Value> = list(data, "messages")
-                .map(|m| milky_message(m, *scene, self_id))
+                .filter_map(|m| milky_message(m, *scene, self_id))
                 .collect();
             json!({"messages": messages, "next_message_seq": null})
         }
@@ -1009,7 +1048,15 @@ pub fn answer_to_milky(answer: &MilkyAnswer, data: &Value, self_id: i64) -> Valu
             Value::Object(_) => data.clone(),
             _ => json!({}),
         },
-    }
+        MilkyAnswer::ImplInfo => json!({
+            "impl_name": format!("onebot-gateway ({})", text(data, "app_name")),
+            "impl_version": text(data, "app_version"),
+            "qq_protocol_version": text(data, "protocol_version"),
+            // The spec's enum has no "unknown": what the gateway itself runs on.
+            "qq_protocol_type": "linux",
+            "milky_version": super::VERSION,
+        }),
+    })
 }
 
 #[cfg(test)]
@@ -1083,6 +1130,355 @@ mod tests {
         assert!(
             matches!(planned("get_group_honor_info", json!({"group_id": 1}), &ids), Plan::Refuse(1404, m) if m.contains("get_group_honor_info"))
         );
+    }
+
+    #[test]
+    fn replies_quote_only_the_chat_sent_to_and_temp_chats_are_not_recalled() {
+        let ids = Table::default();
+        let in_five = ids.id_of(Scene::Group, 5, 7);
+        let refused = planned(
+            "send_group_msg",
+            json!({"group_id": 6, "message": format!("[CQ:reply,id={in_five}]x")}),
+            &ids,
+        );
+        assert!(matches!(refused, Plan::Refuse(1400, m) if m.contains(&in_five.to_string())));
+        let temp = ids.id_of(Scene::Temp, 42, 1);
+        assert!(
+            matches!(planned("delete_msg", json!({"message_id": temp}), &ids), Plan::Refuse(1400, m) if m.contains("temporary"))
+        );
+        let Plan::Call { body, .. } = planned(
+            "send_private_msg",
+            json!({"user_id": 42, "message": format!("[CQ:reply,id={temp}]ok")}),
+            &ids,
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            body["message"][0]["data"]["message_seq"], 1,
+            "a temp chat's message is of the private chat"
+        );
+    }
+
+    #[test]
+    fn listener_answers_read_what_v11_peers_send() {
+        // NapCat posts the bot's own messages as message_sent, to target_id.
+        let own = json!({"post_type": "message_sent", "message_type": "private", "message_id": 5, "user_id": 1,
+                         "target_id": 42, "time": 3, "message": "hi", "sender": {"nickname": "me"}});
+        let m = answer_to_milky(&MilkyAnswer::Message(Scene::Friend), &own, 1).unwrap();
+        assert_eq!(
+            (
+                m["message"]["peer_id"].as_i64(),
+                m["message"]["message_seq"].as_i64()
+            ),
+            (Some(42), Some(5)),
+            "{m}"
+        );
+        let h = answer_to_milky(
+            &MilkyAnswer::History(Scene::Friend),
+            &json!({"messages": [own, 5, null]}),
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            h["messages"].as_array().unwrap().len(),
+            1,
+            "what is not a message is skipped: {h}"
+        );
+        assert!(
+            h.as_object().unwrap().contains_key("next_message_seq"),
+            "the key is always there"
+        );
+        assert!(answer_to_milky(&MilkyAnswer::Message(Scene::Group), &json!(null), 1).is_err());
+        assert!(answer_to_milky(&MilkyAnswer::Friend(9), &json!([{"user_id": 8}]), 1).is_err());
+        let info =
+            answer_to_milky(&MilkyAnswer::ImplInfo, &json!({"app_name": "NapCat"}), 1).unwrap();
+        assert_eq!(
+            (info["milky_version"].as_str(), info["impl_name"].as_str()),
+            (Some(super::super::VERSION), Some("onebot-gateway (NapCat)"))
+        );
+    }
+
+    #[test]
+    fn milky_calls_map_their_fields() {
+        let none = |_| None;
+        let call = from_milky(
+            "get_history_messages",
+            &json!({"message_scene": "group", "peer_id": 5, "start_message_seq": 9, "limit": 3}),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(
+            (call.action, call.params),
+            (
+                "get_group_msg_history",
+                json!({"group_id": 5, "count": 3, "message_seq": 9})
+            )
+        );
+        let call = from_milky(
+            "set_group_member_mute",
+            &json!({"group_id": 5, "user_id": 6, "duration": 60}),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(
+            call.params,
+            json!({"group_id": 5, "user_id": 6, "duration": 60})
+        );
+        let call = from_milky(
+            "accept_group_request",
+            &json!({"notification_seq": 4, "notification_type": "join_request", "group_id": 5}),
+            &|s| (s == 4).then(|| "f4".to_owned()),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                call.action,
+                call.params["flag"].as_str(),
+                call.params["approve"].as_bool()
+            ),
+            ("set_group_add_request", Some("f4"), Some(true))
+        );
+        let call = from_milky(
+            "send_group_message_reaction",
+            &json!({"group_id": 5, "message_seq": 3, "reaction": "76", "is_add": false}),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(
+            call.params,
+            json!({"message_id": 3, "emoji_id": "76", "set": false})
+        );
+    }
+
+    #[test]
+    fn every_mapped_action_reaches_its_milky_api() {
+        let ids = Table::default();
+        let g = ids.id_of(Scene::Group, 5, 7);
+        let f = ids.id_of(Scene::Friend, 6, 8);
+        let node =
+            json!([{"type": "node", "data": {"user_id": 1, "nickname": "a", "content": "hi"}}]);
+        for (action, params, api) in [
+            (
+                "send_private_msg",
+                json!({"user_id": 6, "message": "x"}),
+                "send_private_message",
+            ),
+            (
+                "send_msg",
+                json!({"group_id": 5, "message": "x"}),
+                "send_group_message",
+            ),
+            (
+                "delete_msg",
+                json!({"message_id": f}),
+                "recall_private_message",
+            ),
+            ("get_msg", json!({"message_id": g}), "get_message"),
+            (
+                "get_forward_msg",
+                json!({"id": "fw"}),
+                "get_forwarded_messages",
+            ),
+            (
+                "send_group_forward_msg",
+                json!({"group_id": 5, "messages": node}),
+                "send_group_message",
+            ),
+            (
+                "send_private_forward_msg",
+                json!({"user_id": 6, "messages": node}),
+                "send_private_message",
+            ),
+            (
+                "get_group_msg_history",
+                json!({"group_id": 5, "message_seq": g}),
+                "get_history_messages",
+            ),
+            (
+                "get_friend_msg_history",
+                json!({"user_id": 6}),
+                "get_history_messages",
+            ),
+            (
+                "mark_msg_as_read",
+                json!({"message_id": g}),
+                "mark_message_as_read",
+            ),
+            (
+                "send_like",
+                json!({"user_id": 6, "times": 3}),
+                "send_profile_like",
+            ),
+            (
+                "set_group_kick",
+                json!({"group_id": 5, "user_id": 6}),
+                "kick_group_member",
+            ),
+            (
+                "set_group_ban",
+                json!({"group_id": 5, "user_id": 6}),
+                "set_group_member_mute",
+            ),
+            (
+                "set_group_whole_ban",
+                json!({"group_id": 5}),
+                "set_group_whole_mute",
+            ),
+            (
+                "set_group_admin",
+                json!({"group_id": 5, "user_id": 6}),
+                "set_group_member_admin",
+            ),
+            (
+                "set_group_card",
+                json!({"group_id": 5, "user_id": 6, "card": "c"}),
+                "set_group_member_card",
+            ),
+            (
+                "set_group_name",
+                json!({"group_id": 5, "group_name": "n"}),
+                "set_group_name",
+            ),
+            (
+                "set_group_special_title",
+                json!({"group_id": 5, "user_id": 6, "special_title": "t"}),
+                "set_group_member_special_title",
+            ),
+            ("set_group_leave", json!({"group_id": 5}), "quit_group"),
+            (
+                "set_group_add_request",
+                json!({"flag": "milky:invitation:5:2", "approve": false}),
+                "reject_group_invitation",
+            ),
+            ("get_login_info", json!({}), "get_login_info"),
+            (
+                "get_stranger_info",
+                json!({"user_id": 6}),
+                "get_user_profile",
+            ),
+            ("get_friend_list", json!({}), "get_friend_list"),
+            ("get_group_info", json!({"group_id": 5}), "get_group_info"),
+            ("get_group_list", json!({}), "get_group_list"),
+            (
+                "get_group_member_info",
+                json!({"group_id": 5, "user_id": 6}),
+                "get_group_member_info",
+            ),
+            (
+                "get_group_member_list",
+                json!({"group_id": 5}),
+                "get_group_member_list",
+            ),
+            (
+                "get_cookies",
+                json!({"domain": "qun.qq.com"}),
+                "get_cookies",
+            ),
+            ("get_csrf_token", json!({}), "get_csrf_token"),
+            ("get_version_info", json!({}), "get_impl_info"),
+            (
+                "group_poke",
+                json!({"group_id": 5, "user_id": 6}),
+                "send_group_nudge",
+            ),
+            ("friend_poke", json!({"user_id": 6}), "send_friend_nudge"),
+            ("send_poke", json!({"user_id": 6}), "send_friend_nudge"),
+            (
+                "set_msg_emoji_like",
+                json!({"message_id": g, "emoji_id": "76"}),
+                "send_group_message_reaction",
+            ),
+            (
+                "set_essence_msg",
+                json!({"message_id": g}),
+                "set_group_essence_message",
+            ),
+            (
+                "delete_essence_msg",
+                json!({"message_id": g}),
+                "set_group_essence_message",
+            ),
+            (
+                "get_essence_msg_list",
+                json!({"group_id": 5}),
+                "get_group_essence_messages",
+            ),
+            (
+                "upload_group_file",
+                json!({"group_id": 5, "file": "/tmp/a", "name": "a"}),
+                "upload_group_file",
+            ),
+            (
+                "delete_group_file",
+                json!({"group_id": 5, "file_id": "f"}),
+                "delete_group_file",
+            ),
+            (
+                "delete_group_folder",
+                json!({"group_id": 5, "folder_id": "d"}),
+                "delete_group_folder",
+            ),
+            (
+                "get_group_root_files",
+                json!({"group_id": 5}),
+                "get_group_files",
+            ),
+            (
+                "get_group_files_by_folder",
+                json!({"group_id": 5, "folder_id": "d"}),
+                "get_group_files",
+            ),
+            (
+                "get_group_file_url",
+                json!({"group_id": 5, "file_id": "f"}),
+                "get_group_file_download_url",
+            ),
+            (
+                "create_group_file_folder",
+                json!({"group_id": 5, "name": "d"}),
+                "create_group_folder",
+            ),
+            ("delete_friend", json!({"user_id": 6}), "delete_friend"),
+            (
+                "set_group_portrait",
+                json!({"group_id": 5, "file": "/tmp/a.png"}),
+                "set_group_avatar",
+            ),
+            (
+                "_send_group_notice",
+                json!({"group_id": 5, "content": "c"}),
+                "send_group_announcement",
+            ),
+            (
+                "_get_group_notice",
+                json!({"group_id": 5}),
+                "get_group_announcements",
+            ),
+            (
+                "_del_group_notice",
+                json!({"group_id": 5, "notice_id": "n"}),
+                "delete_group_announcement",
+            ),
+        ] {
+            match planned(action, params, &ids) {
+                Plan::Call { api: got, .. } => assert_eq!(got, api, "{action}"),
+                other => panic!("{action}: {other:?}"),
+            }
+        }
+        for synthesised in ["can_send_image", "can_send_record"] {
+            assert!(
+                matches!(planned(synthesised, json!({}), &ids), Plan::Answer(_)),
+                "{synthesised}"
+            );
+        }
+        let Plan::Call { body, .. } = planned(
+            "set_group_portrait",
+            json!({"group_id": 5, "file": "/tmp/a.png"}),
+            &ids,
+        ) else {
+            panic!()
+        };
+        assert_eq!(body["image_uri"], "file:///tmp/a.png");
     }
 
     #[test]
@@ -1163,14 +1559,15 @@ mod tests {
         assert!(
             matches!(from_milky("accept_group_request", &json!({"notification_seq": 4}), &none), Err(CallError::BadParams(m)) if m.contains("seq 4"))
         );
-        let sent = answer_to_milky(&MilkyAnswer::Sent, &json!({"message_id": 12}), 1);
+        let sent = answer_to_milky(&MilkyAnswer::Sent, &json!({"message_id": 12}), 1).unwrap();
         assert_eq!(sent["message_seq"], 12);
         assert!(sent["time"].as_i64().unwrap() > 0);
         let login = answer_to_milky(
             &MilkyAnswer::LoginInfo,
             &json!({"user_id": 10000, "nickname": "bot"}),
             1,
-        );
+        )
+        .unwrap();
         assert_eq!(login, json!({"uin": 10000, "nickname": "bot"}));
     }
 }

@@ -115,22 +115,34 @@ pub fn event_to_v11(ev: &Value, self_id: i64, ids: &dyn MessageIds) -> FromMilky
         return FromMilky::Malformed(format!("`{kind}` without a `data` object"));
     };
     let time = opt_int(ev, "time").unwrap_or_else(now_secs);
-    let notice = |notice_type: &str, fields: Value| {
-        let mut e = json!({"time": time, "self_id": self_id, "post_type": "notice", "notice_type": notice_type});
-        if let (Value::Object(e), Value::Object(f)) = (&mut e, fields) {
-            e.extend(f);
-        }
-        e
+    // The envelope is written last: a passed-through `data` cannot replace it.
+    let envelope = |fields: Value, post_type: &str, key: &str, value: &str| {
+        let mut e = match fields {
+            Value::Object(f) => f,
+            _ => Map::new(),
+        };
+        e.insert("time".into(), json!(time));
+        e.insert("self_id".into(), json!(self_id));
+        e.insert("post_type".into(), json!(post_type));
+        e.insert(key.into(), json!(value));
+        Value::Object(e)
     };
+    let notice =
+        |notice_type: &str, fields: Value| envelope(fields, "notice", "notice_type", notice_type);
     let request = |request_type: &str, fields: Value| {
-        let mut e = json!({"time": time, "self_id": self_id, "post_type": "request", "request_type": request_type});
-        if let (Value::Object(e), Value::Object(f)) = (&mut e, fields) {
-            e.extend(f);
-        }
-        e
+        envelope(fields, "request", "request_type", request_type)
     };
     let g = int(d, "group_id");
+    let scene = d
+        .get("message_scene")
+        .map(|s| s.as_str().and_then(Scene::parse));
+    if let Some(None) = scene {
+        return FromMilky::Malformed(format!("`{kind}` with an unknown message_scene"));
+    }
     let event = match kind {
+        "message_receive" if scene.is_none() => {
+            return FromMilky::Malformed(String::from("`message_receive` without a message_scene"))
+        }
         "message_receive" => {
             let mut m = message_to_v11(d, self_id, ids);
             let own = int(d, "sender_id") == self_id;
@@ -141,7 +153,7 @@ pub fn event_to_v11(ev: &Value, self_id: i64, ids: &dyn MessageIds) -> FromMilky
             Value::Object(m)
         }
         "message_recall" => {
-            let scene = Scene::parse(&text(d, "message_scene")).unwrap_or(Scene::Friend);
+            let scene = scene.flatten().unwrap_or(Scene::Friend);
             let peer = int(d, "peer_id");
             let id = ids.id_of(scene, peer, int(d, "message_seq"));
             if scene == Scene::Group {
@@ -403,8 +415,13 @@ pub fn event_from_v11(ev: &Value, self_id: i64, flags: &dyn FlagSeqs) -> Option<
                 s @ ("male" | "female") => s.to_owned(),
                 _ => String::from("unknown"),
             };
+            // The bot's own private message (get_msg, history) is to its target.
+            let private_peer = match opt_int(ev, "target_id") {
+                Some(t) if user == self_id => t,
+                _ => user,
+            };
             let mut m = json!({
-                "peer_id": if ev["message_type"] == "group" { g } else { user },
+                "peer_id": if ev["message_type"] == "group" { g } else { private_peer },
                 "message_seq": seq, "sender_id": user, "time": time, "segments": segments,
             });
             let map = m.as_object_mut()?;

@@ -88,7 +88,7 @@ pub struct Unsendable(pub String);
 
 /// A file as Milky takes it: a URI (`file://`, `http(s)://`, `base64://`).
 /// A bare absolute path becomes a `file://` URI.
-fn uri(file: &str) -> String {
+pub fn uri(file: &str) -> String {
     if file.starts_with('/') {
         format!("file://{file}")
     } else {
@@ -112,12 +112,15 @@ pub fn v11_to_outgoing(
     for (i, s) in segs.iter().enumerate() {
         let d = data(s);
         let kind = s.get("type").and_then(Value::as_str).unwrap_or("");
+        // `file` when it can be fetched (a URI or a path); else `url`: a
+        // received image's `file` is a resource id, its `url` the URL.
         let file = || {
             let f = text_of(d, "file");
-            if f.is_empty() {
-                text_of(d, "url")
-            } else {
+            let url = text_of(d, "url");
+            if f.contains("://") || f.starts_with('/') || url.is_empty() {
                 f
+            } else {
+                url
             }
         };
         out.push(match kind {
