@@ -611,6 +611,7 @@ impl Config {
             }
         }
         let mut names = std::collections::HashSet::new();
+        let mut tokens: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (i, a) in self.apps.iter().enumerate() {
             if a.name.is_empty() || !names.insert(a.name.as_str()) {
                 return invalid(
@@ -618,17 +619,26 @@ impl Config {
                     "must be non-empty and unique".into(),
                 );
             }
+            if !a.access_token.is_empty() {
+                if let Some(first) = tokens.insert(a.access_token.expose(), i) {
+                    return invalid(
+                        format!("apps[{i}].access_token"),
+                        format!("the same token as apps[{first}] (`{}`): a connection presenting it would be either app; give each app its own", self.apps[first].name),
+                    );
+                }
+            }
             check_app(&format!("apps[{i}].app"), &a.options)?;
         }
+        self.check_ports()?;
         for (i, a) in self.alert.iter().enumerate() {
             match a {
                 AlertConfig::Webhook {
                     url, timeout_ms, ..
                 } => {
-                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    if !url.starts_with("http://") {
                         return invalid(
                             format!("alert[{i}].url"),
-                            "must be an http:// or https:// URL".into(),
+                            "must be an http:// URL (TLS is not built in yet: use a TLS-terminating proxy for https)".into(),
                         );
                     }
                     if *timeout_ms == 0 {
@@ -691,6 +701,50 @@ impl Config {
                     .flatten()
             })
             .unwrap_or_else(|| String::from(":memory:"))
+    }
+
+    /// Two listeners (app listeners, `ws-reverse` upstreams) on one port
+    /// would fail at start: refused here, naming both.
+    fn check_ports(&self) -> Result<(), ConfigError> {
+        let mut bound: Vec<(String, SocketAddr)> = Vec::new();
+        let listeners = self
+            .listen
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (format!("listen[{i}].address"), l.address.as_str()))
+            .chain(
+                self.upstream
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, u)| match u {
+                        UpstreamConfig::WsReverse { address, .. } => {
+                            Some((format!("upstream[{i}].address"), address.as_str()))
+                        }
+                        _ => None,
+                    }),
+            );
+        for (key, address) in listeners {
+            let Ok(addr) = address.parse::<SocketAddr>() else {
+                continue;
+            };
+            if addr.port() == 0 {
+                continue;
+            }
+            let clash = bound.iter().find(|(_, other)| {
+                other.port() == addr.port()
+                    && (other.ip() == addr.ip()
+                        || other.ip().is_unspecified()
+                        || addr.ip().is_unspecified())
+            });
+            if let Some((other_key, other)) = clash {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("{addr} collides with {other_key} ({other}): each listener needs a port of its own"),
+                });
+            }
+            bound.push((key, addr));
+        }
+        Ok(())
     }
 
     /// The pools as core takes them.
@@ -782,7 +836,12 @@ fn check_app(key: &str, app: &AppOptions) -> Result<(), ConfigError> {
 }
 
 fn check_ws_url(key: &str, url: &str) -> Result<(), ConfigError> {
-    if url.starts_with("ws://") || url.starts_with("wss://") {
+    if url.starts_with("wss://") {
+        Err(ConfigError::Invalid {
+            key: key.to_owned(),
+            reason: format!("`{url}`: TLS is not built in yet; dial ws:// (on a private network, or through a TLS-terminating proxy such as nginx or stunnel)"),
+        })
+    } else if url.starts_with("ws://") {
         Ok(())
     } else {
         Err(ConfigError::Invalid {
@@ -915,6 +974,39 @@ mod tests {
                 .unwrap_err();
             assert!(err.to_string().contains(key), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn collisions_and_unservable_urls_are_caught_before_start() {
+        for (text, key, why) in [
+            (
+                "[[listen]]\naddress = \"127.0.0.1:6700\"\n[[upstream]]\ntype = \"ws-reverse\"\naddress = \"127.0.0.1:6700\"\n",
+                "upstream[0].address",
+                "listen[0].address",
+            ),
+            (
+                "[[listen]]\naddress = \"0.0.0.0:6700\"\naccess_token = \"t\"\n[[listen]]\naddress = \"127.0.0.1:6700\"\n",
+                "listen[1].address",
+                "collides",
+            ),
+            (
+                "[[apps]]\nname = \"a\"\naccess_token = \"same\"\n[[apps]]\nname = \"b\"\naccess_token = \"same\"\n",
+                "apps[1].access_token",
+                "apps[0]",
+            ),
+            ("[[upstream]]\ntype = \"ws\"\nurl = \"wss://impl:3001\"\n", "upstream[0].url", "TLS"),
+            ("[[reverse]]\nurl = \"wss://app/onebot\"\n", "reverse[0].url", "TLS"),
+            ("[[alert]]\ntype = \"webhook\"\nurl = \"https://hook\"\n", "alert[0].url", "TLS"),
+        ] {
+            let err = Config::parse(text, "t").unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(why), "{text}: {err}");
+        }
+        // Port 0 (any free port) and different ports never collide.
+        Config::parse(
+            "[[listen]]\naddress = \"127.0.0.1:0\"\n[[listen]]\naddress = \"127.0.0.1:0\"\n[[listen]]\naddress = \"127.0.0.1:6701\"\n",
+            "t",
+        )
+        .unwrap();
     }
 
     #[test]

@@ -393,6 +393,69 @@ impl Gateway {
         })
     }
 
+    /// What to paste where, once everything is bound: every listener as
+    /// URLs, the bots, and for a sandbox the commands to try.
+    pub fn banner(&self) -> Vec<String> {
+        let live = self.live.lock().expect("live config poisoned");
+        let config = &live.config;
+        // A wildcard address is reached through loopback from this machine.
+        let host = |addr: &SocketAddr| match addr.ip() {
+            ip if ip.is_unspecified() => format!("127.0.0.1:{}", addr.port()),
+            _ => addr.to_string(),
+        };
+        let mut lines = Vec::new();
+        for (addr, l) in self.listen_addrs.iter().zip(&config.listen) {
+            let h = host(addr);
+            let token = if l.access_token.is_empty() {
+                "no token"
+            } else {
+                "token required"
+            };
+            if l.protocol == crate::transport::config::ListenProtocol::Milky {
+                lines.push(format!(
+                    "Milky apps: http://{h}/api/:api and ws://{h}/event ({token})"
+                ));
+            } else {
+                lines.push(format!(
+                    "apps: ws://{h}/ (forward WebSocket; /{{self_id}}/ for one of several bots), http://{h}/ (HTTP API), http://{h}/dashboard, http://{h}/status ({token})"
+                ));
+            }
+        }
+        for addr in &self.upstream_addrs {
+            lines.push(format!(
+                "implementations dial: ws://{}/ (their reverse WebSocket URL)",
+                host(addr)
+            ));
+        }
+        let mut bots: Vec<i64> = self.hub.registry.bots().iter().map(|b| b.self_id).collect();
+        bots.sort_unstable();
+        lines.push(format!("bots: {bots:?}"));
+        if self.sandbox.is_some() {
+            let url = self
+                .listen_addrs
+                .iter()
+                .zip(&config.listen)
+                .find(|(_, l)| l.protocol == crate::transport::config::ListenProtocol::Onebot)
+                .map(|(a, l)| (host(a), !l.access_token.is_empty()));
+            if let Some((h, token)) = url {
+                let mut cmd = String::from("onebot-gateway sandbox");
+                if h != "127.0.0.1:6700" {
+                    cmd += &format!(" --url http://{h}");
+                }
+                if token {
+                    cmd += " --token <the listener's access_token>";
+                }
+                let (group, user) = if config.sandbox.world.is_none() {
+                    ("100", "20001")
+                } else {
+                    ("<group>", "<user>")
+                };
+                lines.push(format!("sandbox: try `{cmd} say --group {group} --user {user} ping`, `{cmd} poke --group {group} --user {user}`, `{cmd} messages --group {group}` (docs/SANDBOX.md)"));
+            }
+        }
+        lines
+    }
+
     /// Applies a new configuration without a restart, as far as it can:
     /// listener tokens and app options, `[[apps]]`, `[[reverse]]` and
     /// `[[http_post]]` targets (removed ones are closed with a reason, new

@@ -16,6 +16,15 @@ struct Cli {
     /// Configuration file (TOML). Without one: a sandbox bot and a forward WebSocket listener on 127.0.0.1:6700.
     #[arg(long, short, env = "ONEBOT_GATEWAY_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Log lines: `full` (one line each, the default), `compact`, `pretty` (several lines each) or `json`.
+    /// Colours only on a terminal, never with NO_COLOR set.
+    #[arg(
+        long,
+        env = "ONEBOT_GATEWAY_LOG_FORMAT",
+        global = true,
+        default_value = "full"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -35,6 +44,13 @@ enum Command {
         /// The file to check.
         path: PathBuf,
     },
+    /// Print a shell completion script (e.g. `onebot-gateway completions bash > /etc/bash_completion.d/onebot-gateway`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `onebot-gateway man > /usr/local/share/man/man1/onebot-gateway.1`.
+    Man,
     /// Act as the other people in a running gateway's sandbox (say, poke, recall, ...).
     Sandbox {
         /// The gateway's HTTP address (a [[listen]] address).
@@ -46,6 +62,15 @@ enum Command {
         #[command(subcommand)]
         cmd: cli::SandboxCommand,
     },
+}
+
+/// `--log-format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Full,
+    Compact,
+    Pretty,
+    Json,
 }
 
 /// Exit code for a configuration error (EX_CONFIG from sysexits).
@@ -98,7 +123,27 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
-        Command::Run => run(cli.config),
+        Command::Run => run(cli.config, cli.log_format),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "onebot-gateway",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Sandbox { url, token, cmd } => match cli::run(cmd, &url, token.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -109,13 +154,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: Option<PathBuf>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("onebot_gateway=info")),
-        )
-        .init();
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("onebot_gateway=info"));
+    // Escape codes only where a person reads them: not in files or pipes.
+    let ansi = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Full => fmt.init(),
+        LogFormat::Compact => fmt.compact().init(),
+        LogFormat::Pretty => fmt.pretty().init(),
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
+}
+
+fn run(path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
+    init_logs(log_format);
     let config = match &path {
         Some(path) => match Config::load(path) {
             Ok(c) => c,
@@ -137,6 +199,13 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         }
     };
     runtime.block_on(async {
+        let mut stop = match StopSignals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot listen for signals: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let gateway = match Gateway::start(config).await {
             Ok(g) => g,
             Err(e) => {
@@ -144,10 +213,13 @@ fn run(path: Option<PathBuf>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        for line in gateway.banner() {
+            tracing::info!("{line}");
+        }
         // SIGHUP reloads the configuration file; SIGINT/SIGTERM stop.
         loop {
             tokio::select! {
-                _ = shutdown_signal() => break,
+                _ = stop.next() => break,
                 _ = hangup() => match &path {
                     Some(path) => match Config::load(path) {
                         Ok(new) => {
@@ -159,9 +231,14 @@ fn run(path: Option<PathBuf>) -> ExitCode {
                 },
             }
         }
-        tracing::info!("shutting down");
-        gateway.shutdown().await;
-        ExitCode::SUCCESS
+        tracing::info!("shutting down (a second Ctrl-C or SIGTERM exits at once)");
+        tokio::select! {
+            _ = gateway.shutdown() => ExitCode::SUCCESS,
+            _ = stop.next() => {
+                tracing::warn!("second signal: exiting without waiting for connections to close");
+                ExitCode::from(130)
+            }
+        }
     })
 }
 
@@ -178,23 +255,37 @@ async fn hangup() {
     std::future::pending::<()>().await;
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, listened to from the start: a second signal that
+/// arrives while the first one's shutdown runs is never missed.
+struct StopSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The next SIGINT or SIGTERM (Ctrl-C elsewhere).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {},
+            _ = self.term.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -88,3 +88,266 @@ fn init_writes_a_config_that_passes_check_config_and_never_overwrites() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwritten"));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
 }
+
+/// A gateway process whose stdout lines are collected (and awaited) by the test.
+struct Child {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Child {
+    fn spawn(config: &str, args: &[&str]) -> (Self, tempfile::TempDir) {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .env("RUST_LOG", "onebot_gateway=info")
+            .env_remove("NO_COLOR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        (
+            Self {
+                child,
+                lines,
+                seen: Vec::new(),
+            },
+            dir,
+        )
+    }
+
+    /// The first line (from now or already seen) containing `needle`, within 20 s.
+    fn wait_line(&mut self, needle: &str) -> String {
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no log line with {needle:?}; seen: {:#?}", self.seen),
+            }
+        }
+    }
+
+    fn signal(&self, sig: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, sig).unwrap();
+    }
+
+    /// The exit code, waiting at most `secs`.
+    fn exit_code_within(&mut self, secs: u64) -> Option<i32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_start_up_banner_lists_urls_to_paste_and_the_sandbox_commands() {
+    let (mut gw, _dir) = Child::spawn(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\naccess_token = \"t\"\n\
+         [[listen]]\naddress = \"127.0.0.1:0\"\nprotocol = \"milky\"\n",
+        &[],
+    );
+    let listening = gw.wait_line("listening for apps");
+    let addr = listening
+        .split("addr=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let apps = gw.wait_line("apps: ws://");
+    assert!(
+        apps.contains(&format!("ws://{addr}/"))
+            && apps.contains(&format!("http://{addr}/dashboard")),
+        "{apps}"
+    );
+    assert!(apps.contains("token required"), "{apps}");
+    assert!(
+        !apps.contains('\u{1b}'),
+        "no colour codes in a pipe: {apps}"
+    );
+    let milky = gw.wait_line("Milky apps:");
+    assert!(
+        milky.contains("/api/:api") && milky.contains("/event"),
+        "{milky}"
+    );
+    assert!(gw.wait_line("bots:").contains("10000"));
+    let try_it = gw.wait_line("sandbox: try");
+    assert!(
+        try_it.contains(&format!(
+            "onebot-gateway sandbox --url http://{addr} --token"
+        )) && try_it.contains("say --group 100 --user 20001 ping"),
+        "{try_it}"
+    );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let (mut gw, _dir) = Child::spawn(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\n",
+        &["--log-format", "json"],
+    );
+    let line = gw.wait_line("bots:");
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["level"], "INFO", "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("bots:"), "{v}");
+    let listening: serde_json::Value =
+        serde_json::from_str(&gw.wait_line("listening for apps")).unwrap();
+    assert!(
+        listening["addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "fields are keys: {listening}"
+    );
+}
+
+#[test]
+fn a_second_signal_cuts_the_shutdown_short() {
+    use std::io::{Read, Write};
+    let (mut gw, _dir) = Child::spawn(
+        "[gateway]\nclose_timeout_ms = 60000\nshutdown_grace_ms = 60000\n[[listen]]\naddress = \"127.0.0.1:0\"\n",
+        &[],
+    );
+    let listening = gw.wait_line("listening for apps");
+    let addr = listening
+        .split("addr=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    // An app that completes the upgrade and then never answers the Close:
+    // the first signal's shutdown waits for it.
+    let mut app = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        app,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    app.read_exact(&mut head).unwrap();
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    gw.signal(rustix::process::Signal::TERM);
+    gw.wait_line("shutting down");
+    assert!(
+        gw.child.try_wait().unwrap().is_none(),
+        "the first signal waits for the app's close"
+    );
+    gw.signal(rustix::process::Signal::TERM);
+    gw.wait_line("second signal");
+    assert_eq!(gw.exit_code_within(10), Some(130));
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!(
+            "systemd-analyze is not installed here: contrib/onebot-gateway.service not verified"
+        );
+        return;
+    };
+    assert!(version.status.success());
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/onebot-gateway.service"
+    ))
+    .unwrap();
+    assert!(unit.contains(
+        "ExecStart=/usr/local/bin/onebot-gateway --config /etc/onebot-gateway/config.toml"
+    ));
+    assert!(
+        unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+        "reload is SIGHUP"
+    );
+    // The binary under test stands in for the installed one.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("onebot-gateway.service");
+    std::fs::write(
+        &path,
+        unit.replace(
+            "/usr/local/bin/onebot-gateway",
+            env!("CARGO_BIN_EXE_onebot-gateway"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Unknown or misspelt directives are only warnings: none is allowed.
+    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
+}
+
+#[test]
+fn completions_and_the_man_page_are_generated() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert!(
+        bash.contains("check-config") && bash.contains("--log-format"),
+        "{bash}"
+    );
+    assert!(run(&["completions", "zsh"]).contains("#compdef onebot-gateway"));
+    let man = run(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH onebot-gateway"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
+    assert!(man.contains("check\\-config"), "the subcommands are listed");
+}
