@@ -407,17 +407,28 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the key.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let syntax = |e: toml::de::Error| ConfigError::Parse {
             path: origin.to_owned(),
             message: e.to_string(),
-        })?;
+        };
+        let spans = Spans::read(text).map_err(syntax)?;
+        let located = |key: String| match spans.line(&key) {
+            Some(line) => format!("{key}` (line {line}) in `{origin}"),
+            None => key,
+        };
+        // `${VAR}` in any string, replaced in the text itself so that the
+        // parser's own errors keep their lines.
+        let text = spans
+            .expand_env(text)
+            .map_err(|(key, reason)| ConfigError::Invalid {
+                key: located(key),
+                reason,
+            })?;
+        let config: Config = toml::from_str(&text).map_err(syntax)?;
         config.validate().map_err(|e| match e {
-            ConfigError::Invalid { key, reason } => match locate(text, &key) {
-                Some(line) => ConfigError::Invalid {
-                    key: format!("{key}` (line {line}) in `{origin}"),
-                    reason,
-                },
-                None => ConfigError::Invalid { key, reason },
+            ConfigError::Invalid { key, reason } => ConfigError::Invalid {
+                key: located(key),
+                reason,
             },
             other => other,
         })?;
@@ -778,51 +789,138 @@ impl Config {
     }
 }
 
-/// The 1-based line where `key` (e.g. `listen[1].app.max_frame_bytes`) is
-/// set in TOML `text`: the line of its first segment inside its table (an
-/// inline table counts as its key's line), or the table header when the value
-/// is a default.
-fn locate(text: &str, key: &str) -> Option<usize> {
-    let (table, rest) = key.split_once('.')?;
-    let (name, index) = match table.split_once('[') {
-        Some((name, idx)) => (name, idx.trim_end_matches(']').parse::<usize>().ok()),
-        None => (table, None),
-    };
-    let field = rest.split('.').next()?;
-    let (mut in_table, mut header_line, mut seen) = (false, None, 0usize);
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            let header = t
-                .trim_start_matches('[')
-                .split(']')
-                .next()
-                .unwrap_or("")
-                .trim();
-            let is_array = t.starts_with("[[");
-            in_table = header == name
-                && match index {
-                    Some(want) if is_array => {
-                        seen += 1;
-                        seen - 1 == want
+/// What the TOML parser tells of a config text: the line of every key
+/// (`listen[1].app.max_frame_bytes`), and the string values that name
+/// environment variables, with their byte ranges.
+#[derive(Default)]
+struct Spans {
+    lines: std::collections::HashMap<String, usize>,
+    env_strings: Vec<(String, std::ops::Range<usize>, String)>,
+}
+
+impl Spans {
+    fn read(text: &str) -> Result<Self, toml::de::Error> {
+        let table = toml::de::DeTable::parse(text)?;
+        let mut spans = Self::default();
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        fn walk(
+            spans: &mut Spans,
+            line_of: &dyn Fn(usize) -> usize,
+            value: &toml::Spanned<toml::de::DeValue<'_>>,
+            path: String,
+        ) {
+            match value.get_ref() {
+                toml::de::DeValue::Table(t) => {
+                    for (k, v) in t.iter() {
+                        let p = if path.is_empty() {
+                            k.get_ref().to_string()
+                        } else {
+                            format!("{path}.{}", k.get_ref())
+                        };
+                        spans
+                            .lines
+                            .entry(p.clone())
+                            .or_insert(line_of(k.span().start));
+                        walk(spans, line_of, v, p);
                     }
-                    None => !is_array,
-                    Some(_) => false,
-                };
-            if in_table {
-                header_line = Some(i + 1);
-            }
-            continue;
-        }
-        if in_table {
-            if let Some((k, _)) = t.split_once('=') {
-                if k.trim() == field {
-                    return Some(i + 1);
                 }
+                toml::de::DeValue::Array(a) => {
+                    for (i, v) in a.iter().enumerate() {
+                        let p = format!("{path}[{i}]");
+                        spans
+                            .lines
+                            .entry(p.clone())
+                            .or_insert(line_of(v.span().start));
+                        walk(spans, line_of, v, p);
+                    }
+                }
+                toml::de::DeValue::String(s) if s.contains("${") => {
+                    spans.env_strings.push((path, value.span(), s.to_string()));
+                }
+                _ => {}
             }
+        }
+        let root = toml::Spanned::new(table.span(), toml::de::DeValue::Table(table.into_inner()));
+        walk(&mut spans, &line_of, &root, String::new());
+        Ok(spans)
+    }
+
+    /// The line where `key` is set, or where the nearest table holding it
+    /// starts (a key left at its default).
+    fn line(&self, key: &str) -> Option<usize> {
+        let mut k = key;
+        loop {
+            if let Some(line) = self.lines.get(k) {
+                return Some(*line);
+            }
+            k = &k[..k.rfind(['.', '['])?];
         }
     }
-    header_line
+
+    /// `text` with every `${VAR}` / `${VAR:-default}` in a string value
+    /// replaced (`$${` stays a literal `${`); the key and why for an unset
+    /// variable without a default.
+    fn expand_env(&self, text: &str) -> Result<String, (String, String)> {
+        let mut out = text.to_owned();
+        // From the end, so earlier ranges stay valid.
+        let mut strings: Vec<_> = self.env_strings.iter().collect();
+        strings.sort_by_key(|(_, range, _)| std::cmp::Reverse(range.start));
+        for (key, range, value) in strings {
+            let expanded = expand_vars(value).map_err(|reason| (key.clone(), reason))?;
+            out.replace_range(range.clone(), &toml::Value::String(expanded).to_string());
+        }
+        Ok(out)
+    }
+}
+
+/// Expands `${NAME}` and `${NAME:-default}` from the environment; `$${`
+/// is a literal `${`.
+fn expand_vars(value: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if let Some(after) = rest.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+            continue;
+        }
+        let Some(body) = rest.strip_prefix("${") else {
+            out.push('$');
+            rest = &rest[1..];
+            continue;
+        };
+        let Some(end) = body.find('}') else {
+            return Err(format!(
+                "`{value}`: `${{` without its closing `}}` (write `$${{` for a literal `${{`)"
+            ));
+        };
+        let (name, default) = match body[..end].split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (&body[..end], None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!(
+                "`${{{}}}` is not a variable name (letters, digits, _)",
+                &body[..end]
+            ));
+        }
+        // As the shell's `:-`: the default also stands for an empty value.
+        match (std::env::var(name), default) {
+            (Ok(v), None) => out.push_str(&v),
+            (Ok(v), Some(_)) if !v.is_empty() => out.push_str(&v),
+            (_, Some(d)) => out.push_str(d),
+            (Err(_), None) => {
+                return Err(format!(
+                    "environment variable `{name}` is not set (write `${{{name}:-default}}` to give a default)"
+                ))
+            }
+        }
+        rest = &body[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn check_app(key: &str, app: &AppOptions) -> Result<(), ConfigError> {
@@ -943,6 +1041,49 @@ mod tests {
         let err =
             Config::parse("[[listen]]\naccess_token = \"${OBGW_UNSET_VAR_X}\"\n", "t").unwrap_err();
         assert!(err.to_string().contains("OBGW_UNSET_VAR_X"));
+    }
+
+    #[test]
+    fn environment_variables_expand_in_every_string_with_defaults() {
+        std::env::set_var("OBGW_TEST_HOST", "10.0.0.7");
+        std::env::remove_var("OBGW_TEST_PORT_UNSET");
+        let c = Config::parse(
+            "[[upstream]]\ntype = \"ws\"\nurl = \"ws://${OBGW_TEST_HOST}:${OBGW_TEST_PORT_UNSET:-3001}/\"\n\
+             [[listen]]\naddress = '127.0.0.1:${OBGW_TEST_PORT_UNSET:-6700}'\napp = { post_format = \"${OBGW_TEST_PORT_UNSET:-string}\" }\n\
+             [[apps]]\nname = \"literal $${NOT_A_VAR} \\\"quoted\\\"\"\n",
+            "t",
+        )
+        .unwrap();
+        let UpstreamConfig::Ws { url, .. } = &c.upstream[0] else {
+            panic!()
+        };
+        assert_eq!(url, "ws://10.0.0.7:3001/");
+        assert_eq!(c.listen[0].address, "127.0.0.1:6700");
+        assert_eq!(
+            c.listen[0].options.post_format,
+            crate::core::PostFormat::String
+        );
+        assert_eq!(c.apps[0].name, "literal ${NOT_A_VAR} \"quoted\"");
+        let err = Config::parse(
+            "\n[[reverse]]\nurl = \"ws://${OBGW_TEST_PORT_UNSET}/\"\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("reverse[0].url")
+                && err.contains("line 3")
+                && err.contains("OBGW_TEST_PORT_UNSET"),
+            "{err}"
+        );
+        // Lines stay exact after an expansion: the next error is on line 4.
+        let err = Config::parse(
+            "[[listen]]\naddress = \"${OBGW_TEST_HOST}:1\"\n\nbogus = 1\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 4") && err.contains("bogus"), "{err}");
     }
 
     #[test]

@@ -34,8 +34,9 @@ pub fn redact(text: &str) -> String {
         .into_owned()
 }
 
-/// A secret (access token). Its `Debug`/`Display` never show the value; a value
-/// of the form `${NAME}` is read from the environment variable `NAME`.
+/// A secret (access token). Its `Debug`/`Display` never show the value.
+/// (`${NAME}` in the config is expanded before any value is read, for
+/// secrets and every other string.)
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -68,13 +69,7 @@ impl fmt::Debug for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        match raw.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-            Some(var) => std::env::var(var).map(Secret).map_err(|_| {
-                serde::de::Error::custom(format!("environment variable `{var}` is not set"))
-            }),
-            None => Ok(Secret(raw)),
-        }
+        String::deserialize(d).map(Secret)
     }
 }
 
