@@ -177,7 +177,12 @@ pub struct EventLog {
     /// When set, events go to the durable journal first and enter the ring
     /// only once committed (see [`super::journal`]).
     journal: OnceLock<Box<dyn JournalQueue>>,
+    /// Events published in this run, by post type ([`POST_TYPES`], then other).
+    by_type: [std::sync::atomic::AtomicU64; POST_TYPES.len() + 1],
 }
+
+/// The post types counted apart (anything else counts as `other`).
+pub const POST_TYPES: [&str; 5] = ["message", "message_sent", "notice", "request", "meta_event"];
 
 /// Where a log hands its events when a journal is attached: the journal
 /// commits them and appends them to the log in sequence order.
@@ -210,7 +215,19 @@ impl EventLog {
             head: watch::Sender::new(first_seq),
             retention,
             journal: OnceLock::new(),
+            by_type: Default::default(),
         }
+    }
+
+    /// Events published in this run by post type: ([`POST_TYPES`]…, `other`).
+    pub fn published_by_type(&self) -> Vec<(&'static str, u64)> {
+        POST_TYPES
+            .iter()
+            .copied()
+            .chain(["other"])
+            .zip(&self.by_type)
+            .map(|(t, n)| (t, n.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
     }
 
     /// A log restored from a journal: `events` are (seq, text) in order, and
@@ -267,6 +284,11 @@ impl EventLog {
     /// With a journal, the event becomes visible to readers once committed.
     pub fn publish_text(self: &Arc<Self>, header: EventHeader, text: impl Into<Utf8Bytes>) -> u64 {
         let text = text.into();
+        let kind = POST_TYPES
+            .iter()
+            .position(|t| *t == header.post_type.as_str())
+            .unwrap_or(POST_TYPES.len());
+        self.by_type[kind].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(journal) = self.journal.get() {
             // Reserve the number and enqueue under the ring lock, so the
             // writer receives events in sequence order whoever publishes.

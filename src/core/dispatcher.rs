@@ -108,7 +108,21 @@ pub struct Dispatcher {
     background: tokio_util::task::TaskTracker,
     /// Pools by their `self_id`: their calls are routed to members.
     pools: DashMap<i64, Arc<Pool>>,
+    /// How long apps' actions took, by bot.
+    latency: DashMap<i64, Arc<super::latency::Latency>>,
+    /// Failed actions per bot since its last summary line.
+    failures: DashMap<i64, FailureWindow>,
 }
+
+/// Failed actions of one bot, summed up in one log line a minute.
+#[derive(Debug)]
+struct FailureWindow {
+    since: Instant,
+    by_retcode: std::collections::BTreeMap<i64, u64>,
+}
+
+/// How often a bot's failed actions are summed up in the log.
+const FAILURE_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// A token bucket that hands out reservations: each action takes a token
 /// now, and waits until the bucket would have had it.
@@ -162,7 +176,48 @@ impl Dispatcher {
             background: tokio_util::task::TaskTracker::new(),
             pools: DashMap::new(),
             outcomes: DashMap::new(),
+            latency: DashMap::new(),
+            failures: DashMap::new(),
         })
+    }
+
+    /// How long apps' actions took, by bot.
+    pub fn latencies(&self) -> Vec<(i64, Arc<super::latency::Latency>)> {
+        let mut all: Vec<_> = self
+            .latency
+            .iter()
+            .map(|e| (*e.key(), e.value().clone()))
+            .collect();
+        all.sort_unstable_by_key(|(bot, _)| *bot);
+        all
+    }
+
+    /// Counts a failed action; once a minute per bot, one info line sums
+    /// up the failures (each one is logged at debug).
+    fn note_failure(&self, bot: i64, retcode: i64) {
+        let now = Instant::now();
+        let mut w = self.failures.entry(bot).or_insert_with(|| FailureWindow {
+            since: now,
+            by_retcode: Default::default(),
+        });
+        *w.by_retcode.entry(retcode).or_insert(0) += 1;
+        if now.duration_since(w.since) >= FAILURE_SUMMARY_EVERY {
+            let total: u64 = w.by_retcode.values().sum();
+            let detail = w
+                .by_retcode
+                .iter()
+                .map(|(code, n)| format!("{code} ×{n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            tracing::info!(
+                self_id = bot,
+                failed = total,
+                "{total} actions failed in the last {} s: {detail}",
+                now.duration_since(w.since).as_secs()
+            );
+            w.since = now;
+            w.by_retcode.clear();
+        }
     }
 
     /// Routes the calls of `pool.bot` to its members from now on.
@@ -219,10 +274,18 @@ impl Dispatcher {
             echo,
         } = req;
         let counted = counted_name(&action);
+        let started = Instant::now();
         let send = |resp: Response| {
             self.count(app.bot.self_id, counted, resp.retcode);
+            if !resp.is_partial_stream() {
+                self.latency
+                    .entry(app.bot.self_id)
+                    .or_default()
+                    .observe(started.elapsed());
+            }
             if !resp.is_ok() && resp.status != "async" {
                 tracing::debug!(app = app.id, self_id = app.bot.self_id, action = %action, retcode = resp.retcode, message = %resp.message, "action failed");
+                self.note_failure(app.bot.self_id, resp.retcode);
             }
             let text = fit_frame(resp.with_echo(echo.clone()), app.options.max_frame_bytes);
             async move {

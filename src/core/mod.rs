@@ -8,6 +8,7 @@ pub mod bus;
 pub mod dispatcher;
 pub mod ids;
 pub mod journal;
+pub mod latency;
 pub mod links;
 pub mod pool;
 pub mod registry;

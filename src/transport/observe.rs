@@ -18,6 +18,45 @@ use super::listener::AppListener;
 
 type Labels = Vec<(String, String)>;
 
+/// The dispatcher's latency buckets as a Prometheus histogram per bot.
+#[derive(Debug)]
+struct ActionLatency(Vec<(i64, Arc<crate::core::latency::Latency>)>);
+
+impl prometheus_client::collector::Collector for ActionLatency {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            // The registry adds the prefix, the unit the suffix.
+            "action_duration",
+            "Time from an app's action to its answer, by bot.",
+            Some(&prometheus_client::registry::Unit::Seconds),
+            prometheus_client::metrics::MetricType::Histogram,
+        )?;
+        for (bot, latency) in &self.0 {
+            let (sum, count, cumulative) = latency.snapshot();
+            // The encoder sums the buckets itself: it takes each bucket's own count.
+            let mut below = 0;
+            let buckets: Vec<(f64, u64)> = cumulative
+                .into_iter()
+                .map(|(bound, n)| {
+                    let own = n - below;
+                    below = n;
+                    (bound, own)
+                })
+                .collect();
+            let labels = [("self_id", bot.to_string())];
+            family
+                .encode_family(&labels)?
+                .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                    sum, count, &buckets, None,
+                )?;
+        }
+        Ok(())
+    }
+}
+
 /// `GET /metrics`: every figure of `/status`, as Prometheus metrics.
 pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
     // A fresh registry per scrape, filled from the live counters: the
@@ -75,9 +114,11 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
             .get_or_create(&labels)
             .set(i64::from(offline));
         let head = bot.log.head();
-        bot_events
-            .get_or_create(&labels)
-            .inc_by(head.saturating_sub(1));
+        for (post_type, n) in bot.log.published_by_type() {
+            let mut by_type = labels.clone();
+            by_type.push((String::from("post_type"), post_type.to_owned()));
+            bot_events.get_or_create(&by_type).inc_by(n);
+        }
         bot_retained
             .get_or_create(&labels)
             .set(head.saturating_sub(bot.log.first_retained()) as i64);
@@ -191,7 +232,12 @@ pub(crate) async fn metrics(State(l): State<Arc<AppListener>>) -> Response {
         "1 while the bot is offline as alerted (gateway_bot_offline, not yet back online)",
         bot_offline_alerted,
     );
-    m.register("bot_events", "Events published by the bot", bot_events);
+    m.register(
+        "bot_events",
+        "Events published by the bot in this run, by post_type (message, message_sent, notice, request, meta_event, other)",
+        bot_events,
+    );
+    m.register_collector(Box::new(ActionLatency(l.hub.dispatcher.latencies())));
     m.register(
         "bot_retained_events",
         "Events the bot's log retains for replay",

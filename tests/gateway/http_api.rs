@@ -159,3 +159,70 @@ async fn answers_are_counted_by_bot_action_and_retcode_with_unknown_names_as_oth
     ));
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn latency_and_events_by_type_are_metrics_and_the_grafana_dashboard_reads_them() {
+    // A reverse target that is down: its dial is a metric too.
+    let gw = start("[[listen]]\naddress = \"127.0.0.1:0\"\n[[reverse]]\nurl = \"ws://127.0.0.1:9/onebot/v11/ws\"\n").await;
+    let mut app = app(&gw, "/", "").await;
+    for _ in 0..3 {
+        assert_eq!(app.call("get_status", json!({})).await["retcode"], 0);
+    }
+    inject(
+        &gw,
+        10000,
+        "say",
+        json!({"group_id": 100, "user_id": 20001, "message": "hi"}),
+    )
+    .await;
+    app.next_non_meta().await.expect("the message event");
+    eventually("the reverse target's dial", || {
+        !gw.hub.registry.dials.is_empty()
+    })
+    .await;
+    let (_, metrics) = http_text(gw.listen_addrs[0], "GET", "/metrics", None, None).await;
+    for line in [
+        r#"onebot_gateway_action_duration_seconds_bucket{le="+Inf",self_id="10000"} 3"#,
+        r#"onebot_gateway_action_duration_seconds_count{self_id="10000"} 3"#,
+        r#"onebot_gateway_bot_events_total{self_id="10000",post_type="message"} 1"#,
+        r#"onebot_gateway_bot_events_total{self_id="10000",post_type="request"} 0"#,
+        "# TYPE onebot_gateway_action_duration_seconds histogram",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    // Every family has its HELP and TYPE.
+    let types = metrics.lines().filter(|l| l.starts_with("# TYPE ")).count();
+    let helps = metrics.lines().filter(|l| l.starts_with("# HELP ")).count();
+    assert!(
+        types >= 20 && types == helps,
+        "{types} TYPE, {helps} HELP lines"
+    );
+    // Each metric the Grafana dashboard queries is one the gateway serves.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/contrib/grafana-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .expect("the Grafana dashboard is JSON");
+    let names = regex::Regex::new(r"onebot_gateway_[a-z_]+").unwrap();
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            for name in names.find_iter(target["expr"].as_str().unwrap()) {
+                let family = ["_bucket", "_total", "_count", "_sum"]
+                    .iter()
+                    .fold(name.as_str(), |n, s| n.strip_suffix(s).unwrap_or(n));
+                assert!(
+                    metrics.contains(&format!("# TYPE {family} ")),
+                    "{} queries {family}, not served",
+                    panel["title"]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 12, "{checked}");
+    gw.shutdown().await;
+}
