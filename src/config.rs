@@ -399,14 +399,21 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse_in(&text, &path.display().to_string(), path.parent())
     }
 
     /// Parses and validates config text; `origin` names it in errors.
+    /// Relative paths in it stay relative to the working directory.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the key.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        Self::parse_in(text, origin, None)
+    }
+
+    /// [`Config::parse`] of a file in `dir`: relative paths in it (stores,
+    /// the world, filters, the journal) are taken from `dir`.
+    fn parse_in(text: &str, origin: &str, dir: Option<&Path>) -> Result<Self, ConfigError> {
         let syntax = |e: toml::de::Error| ConfigError::Parse {
             path: origin.to_owned(),
             message: e.to_string(),
@@ -416,10 +423,10 @@ impl Config {
             Some(line) => format!("{key}` (line {line}) in `{origin}"),
             None => key,
         };
-        // `${VAR}` in any string, replaced in the text itself so that the
-        // parser's own errors keep their lines.
+        // Disabled entries, `${VAR}` and relative paths are rewritten in the
+        // text itself, so that the parser's own errors keep their lines.
         let text = spans
-            .expand_env(text)
+            .rewrite(text, dir)
             .map_err(|(key, reason)| ConfigError::Invalid {
                 key: located(key),
                 reason,
@@ -790,12 +797,28 @@ impl Config {
 }
 
 /// What the TOML parser tells of a config text: the line of every key
-/// (`listen[1].app.max_frame_bytes`), and the string values that name
-/// environment variables, with their byte ranges.
+/// (`listen[1].app.max_frame_bytes`), every string value with its byte
+/// range, the table headers, and the entries switched off with `enable`.
 #[derive(Default)]
 struct Spans {
     lines: std::collections::HashMap<String, usize>,
-    env_strings: Vec<(String, std::ops::Range<usize>, String)>,
+    strings: Vec<(String, std::ops::Range<usize>, String)>,
+    /// `[name]` / `[[name]]` headers: (start, dotted name).
+    headers: Vec<(usize, String)>,
+    /// `enable = …` in an entry of a top-level array of tables: (entry
+    /// header's start, the entry's array name, the key-value's range, on).
+    enables: Vec<(usize, String, std::ops::Range<usize>, bool)>,
+}
+
+/// Keys that hold file paths (taken from the config file's folder).
+fn is_path_key(key: &str) -> bool {
+    let table = key.split(['.', '[']).next().unwrap_or("");
+    let last = key.rsplit('.').next().unwrap_or("");
+    matches!(
+        key,
+        "journal.path" | "sandbox.store" | "sandbox.world" | "sandbox.files_dir"
+    ) || (last == "store" && matches!(table, "pool" | "upstream"))
+        || (last == "filter" && key.contains(".app."))
 }
 
 impl Spans {
@@ -803,14 +826,42 @@ impl Spans {
         let table = toml::de::DeTable::parse(text)?;
         let mut spans = Self::default();
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        // A header is a `[` that starts its line (an inline array follows `=`).
+        let is_header = |start: usize| {
+            text[start..].starts_with('[')
+                && text[..start]
+                    .rsplit('\n')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .is_empty()
+        };
+        let name_of = |start: usize| {
+            let line = text[start..].lines().next().unwrap_or("");
+            line.trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .replace(' ', "")
+        };
+        struct Ctx<'a> {
+            line_of: &'a dyn Fn(usize) -> usize,
+            is_header: &'a dyn Fn(usize) -> bool,
+            name_of: &'a dyn Fn(usize) -> String,
+        }
         fn walk(
             spans: &mut Spans,
-            line_of: &dyn Fn(usize) -> usize,
+            cx: &Ctx<'_>,
             value: &toml::Spanned<toml::de::DeValue<'_>>,
             path: String,
+            entry: Option<(usize, &str)>,
         ) {
+            let start = value.span().start;
             match value.get_ref() {
                 toml::de::DeValue::Table(t) => {
+                    if !path.is_empty() && (cx.is_header)(start) {
+                        spans.headers.push((start, (cx.name_of)(start)));
+                    }
                     for (k, v) in t.iter() {
                         let p = if path.is_empty() {
                             k.get_ref().to_string()
@@ -820,28 +871,47 @@ impl Spans {
                         spans
                             .lines
                             .entry(p.clone())
-                            .or_insert(line_of(k.span().start));
-                        walk(spans, line_of, v, p);
+                            .or_insert((cx.line_of)(k.span().start));
+                        if let (Some((header, array)), "enable") = (entry, k.get_ref().as_ref()) {
+                            let on = v.get_ref().as_bool().unwrap_or(true);
+                            spans.enables.push((
+                                header,
+                                array.to_owned(),
+                                k.span().start..v.span().end,
+                                on,
+                            ));
+                        }
+                        walk(spans, cx, v, p, None);
                     }
                 }
                 toml::de::DeValue::Array(a) => {
+                    let top = !path.contains(['.', '[']);
                     for (i, v) in a.iter().enumerate() {
                         let p = format!("{path}[{i}]");
                         spans
                             .lines
                             .entry(p.clone())
-                            .or_insert(line_of(v.span().start));
-                        walk(spans, line_of, v, p);
+                            .or_insert((cx.line_of)(v.span().start));
+                        // Entries of a top-level `[[name]]` array may be switched off.
+                        let entry = (top && (cx.is_header)(v.span().start))
+                            .then_some((v.span().start, path.as_str()));
+                        walk(spans, cx, v, p, entry);
                     }
                 }
-                toml::de::DeValue::String(s) if s.contains("${") => {
-                    spans.env_strings.push((path, value.span(), s.to_string()));
+                toml::de::DeValue::String(s) => {
+                    spans.strings.push((path, value.span(), s.to_string()));
                 }
                 _ => {}
             }
         }
+        let cx = Ctx {
+            line_of: &line_of,
+            is_header: &is_header,
+            name_of: &name_of,
+        };
         let root = toml::Spanned::new(table.span(), toml::de::DeValue::Table(table.into_inner()));
-        walk(&mut spans, &line_of, &root, String::new());
+        walk(&mut spans, &cx, &root, String::new(), None);
+        spans.headers.sort_unstable();
         Ok(spans)
     }
 
@@ -857,17 +927,64 @@ impl Spans {
         }
     }
 
-    /// `text` with every `${VAR}` / `${VAR:-default}` in a string value
-    /// replaced (`$${` stays a literal `${`); the key and why for an unset
-    /// variable without a default.
-    fn expand_env(&self, text: &str) -> Result<String, (String, String)> {
-        let mut out = text.to_owned();
+    /// `text` rewritten for the parser: entries with `enable = false`
+    /// blanked (their header, keys and sub-tables; `enable` keys removed),
+    /// `${VAR}` / `${VAR:-default}` in strings replaced (`$${` stays a
+    /// literal `${`), and relative paths joined to `dir`. Blanking keeps
+    /// every byte offset and line; the key and why for an unset variable.
+    fn rewrite(&self, text: &str, dir: Option<&Path>) -> Result<String, (String, String)> {
+        let mut blank: Vec<std::ops::Range<usize>> = Vec::new();
+        for (header, array, kv, on) in &self.enables {
+            if *on {
+                blank.push(kv.clone());
+                continue;
+            }
+            // The entry runs to the next header that is not inside it.
+            let inside = format!("{array}.");
+            let end = self
+                .headers
+                .iter()
+                .find(|(start, name)| *start > *header && !name.starts_with(&inside))
+                .map_or(text.len(), |(start, _)| *start);
+            blank.push(*header..end);
+        }
+        let mut bytes = text.as_bytes().to_vec();
+        for r in &blank {
+            for b in &mut bytes[r.clone()] {
+                if *b != b'\n' {
+                    *b = b' ';
+                }
+            }
+        }
+        let mut out =
+            String::from_utf8(bytes).expect("blanking keeps UTF-8: only ASCII spaces are written");
+        let blanked =
+            |r: &std::ops::Range<usize>| blank.iter().any(|b| b.start <= r.start && r.end <= b.end);
         // From the end, so earlier ranges stay valid.
-        let mut strings: Vec<_> = self.env_strings.iter().collect();
+        let mut strings: Vec<_> = self
+            .strings
+            .iter()
+            .filter(|(_, r, _)| !blanked(r))
+            .collect();
         strings.sort_by_key(|(_, range, _)| std::cmp::Reverse(range.start));
         for (key, range, value) in strings {
-            let expanded = expand_vars(value).map_err(|reason| (key.clone(), reason))?;
-            out.replace_range(range.clone(), &toml::Value::String(expanded).to_string());
+            let mut new = if value.contains('$') {
+                expand_vars(value).map_err(|reason| (key.clone(), reason))?
+            } else {
+                value.clone()
+            };
+            if let Some(dir) = dir {
+                if is_path_key(key)
+                    && new != ":memory:"
+                    && !new.is_empty()
+                    && Path::new(&new).is_relative()
+                {
+                    new = dir.join(&new).to_string_lossy().into_owned();
+                }
+            }
+            if new != *value {
+                out.replace_range(range.clone(), &toml::Value::String(new).to_string());
+            }
         }
         Ok(out)
     }
@@ -1084,6 +1201,65 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("line 4") && err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn entries_with_enable_false_are_left_out_and_lines_stay_exact() {
+        let c = Config::parse(
+            "[[listen]]\naddress = \"127.0.0.1:1\"\nenable = true\n\
+             [[upstream]]\ntype = \"ws-reverse\"\naddress = \"0.0.0.0:2\"\nenable = false\n\
+             [[upstream.accounts]]\nself_id = 5\naccess_token = \"${OBGW_UNSET_IN_DISABLED}\"\n\
+             [[upstream]]\ntype = \"ws\"\nurl = \"ws://127.0.0.1:3/\"\n\
+             [[reverse]]\nurl = \"ws://a/\"\nenable = false\napp = { post_format = \"string\" }\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.listen.len(), 1);
+        assert_eq!(
+            c.upstream.len(),
+            1,
+            "the disabled one (and its accounts) are gone: {:?}",
+            c.upstream
+        );
+        assert!(
+            matches!(&c.upstream[0], UpstreamConfig::Ws { url, .. } if url == "ws://127.0.0.1:3/")
+        );
+        assert!(c.reverse.is_empty());
+        let err = Config::parse(
+            "[[apps]]\nname = \"a\"\nenable = false\n[[apps]]\nname = \"b\"\nbogus = 1\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 6") && err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_config_files_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.json"), "{}").unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[sandbox]\nstore = \"data/s.db\"\n[journal]\npath = \"/abs/j.db\"\n\
+             [[listen]]\naddress = \"127.0.0.1:1\"\napp = { filter = \"f.json\" }\n\
+             [[pool]]\nself_id = 9\nbots = [10000]\nstore = \"p.db\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(
+            c.sandbox.store,
+            dir.path().join("data/s.db").to_string_lossy()
+        );
+        assert_eq!(c.journal.path.as_deref(), Some(Path::new("/abs/j.db")));
+        assert_eq!(
+            c.listen[0].options.filter.as_ref().unwrap().path,
+            dir.path().join("f.json")
+        );
+        assert_eq!(
+            c.pool[0].store.as_deref(),
+            Some(dir.path().join("p.db").as_path())
+        );
     }
 
     #[test]
