@@ -9,6 +9,7 @@
 //! - [`transport`]: WebSocket/HTTP listeners and dialers that turn sockets into sessions.
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`gateway`]: wiring: builds everything from a config, runs it, shuts it down.
+//! - [`import`]: an implementation's OneBot config as this gateway's TOML.
 //! - [`redact`] and [`ws`]: leaves every layer may use (secret masking,
 //!   WebSocket mechanics); they import nothing of the crate.
 //!
@@ -62,6 +63,7 @@
 pub mod config;
 pub mod core;
 pub mod gateway;
+pub mod import;
 pub mod protocol;
 pub mod redact;
 pub mod testkit;

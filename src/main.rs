@@ -44,6 +44,14 @@ enum Command {
         /// The file to check.
         path: PathBuf,
     },
+    /// Print an implementation's OneBot config (go-cqhttp config.yml, NapCat onebot11_<uin>.json,
+    /// Lagrange.OneBot appsettings.json, LLOneBot config_<uin>.json) as this gateway's config.
+    Import {
+        /// Which implementation wrote the file.
+        from: onebot_gateway::import::Source,
+        /// The file.
+        file: PathBuf,
+    },
     /// Print a shell completion script (e.g. `onebot-gateway completions bash > /etc/bash_completion.d/onebot-gateway`).
     Completions {
         /// The shell.
@@ -124,6 +132,32 @@ fn main() -> ExitCode {
             }
         },
         Command::Run => run(cli.config, cli.log_format),
+        Command::Import { from, file } => {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", file.display());
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match onebot_gateway::import::import(from, &text, &name) {
+                Ok(imported) => {
+                    print!("{}", imported.toml);
+                    for why in &imported.skipped {
+                        eprintln!("not imported: {why}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {}: {e}", file.display());
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

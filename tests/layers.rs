@@ -37,6 +37,7 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("upstream", 3, "upstream"),
     ("config.rs", 4, "config"),
     ("gateway.rs", 5, "gateway"),
+    ("import.rs", 5, "import"),
     ("testkit.rs", 5, "testkit"),
     ("lib.rs", 6, "lib"),
     ("main.rs", 7, "main"),

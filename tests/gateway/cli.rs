@@ -351,3 +351,109 @@ fn completions_and_the_man_page_are_generated() {
     );
     assert!(man.contains("check\\-config"), "the subcommands are listed");
 }
+
+/// `import FROM FILE`: (exit code, the TOML printed, what it says it left out).
+fn import(from: &str, fixture: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
+        .args(["import", from])
+        .arg(format!(
+            "{}/tests/import/{fixture}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_real_default_config_imports_into_one_that_passes_check_config() {
+    for (from, fixture) in [
+        ("go-cqhttp", "go-cqhttp-default_config.yml"),
+        ("go-cqhttp", "go-cqhttp-config-with-servers.yml"),
+        ("napcat", "napcat-onebot11-default.json"),
+        ("napcat", "napcat-onebot11-every-entry.json"),
+        ("lagrange", "lagrange-appsettings.json"),
+        ("llonebot", "llonebot-default_config.json"),
+        ("llonebot", "llonebot-default_config-v6.json"),
+    ] {
+        let (code, toml, _) = import(from, fixture);
+        assert_eq!(code, 0, "{fixture}");
+        let (code, _, err) = check_config(&toml);
+        assert_eq!(
+            code, 0,
+            "{fixture} imported as:\n{toml}\ncheck-config: {err}"
+        );
+    }
+}
+
+#[test]
+fn go_cqhttps_servers_become_upstreams_targets_and_the_listener() {
+    let (_, toml, skipped) = import("go-cqhttp", "go-cqhttp-config-with-servers.yml");
+    let c = onebot_gateway::Config::parse(&toml, "imported").unwrap();
+    // Its forward WS server: the gateway dials it; frameworks dial the gateway.
+    assert!(toml.contains("url = \"ws://127.0.0.1:8080/\""), "{toml}");
+    assert_eq!(c.listen[0].address, "127.0.0.1:6700");
+    // go-cqhttp posts CQ strings by default, and its heartbeat is in seconds.
+    assert_eq!(
+        c.listen[0].options.post_format,
+        onebot_gateway::core::PostFormat::String
+    );
+    assert_eq!(c.gateway.heartbeat_interval_ms, 5000);
+    // The template's reverse WS URLs are placeholders, its HTTP API has no counterpart: both said.
+    assert!(
+        skipped.contains("servers[2].ws-reverse") && skipped.contains("placeholder"),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains("servers[0].http") && skipped.contains("HTTP API"),
+        "{skipped}"
+    );
+    assert!(
+        toml.contains("#   not imported: servers[0].http"),
+        "the file says it too: {toml}"
+    );
+}
+
+#[test]
+fn napcat_and_lagrange_entries_keep_their_direction_token_and_switch() {
+    let (_, toml, _) = import("napcat", "napcat-onebot11-every-entry.json");
+    let c = onebot_gateway::Config::parse(&toml, "imported").unwrap();
+    // Every entry is off in the file: imported, and off.
+    assert!(
+        c.upstream.is_empty() && c.reverse.is_empty() && c.http_post.is_empty(),
+        "{toml}"
+    );
+    assert!(toml.matches("enable = false").count() >= 3, "{toml}");
+    let on = toml.replace("enable = false", "");
+    let c = onebot_gateway::Config::parse(&on, "imported").unwrap();
+    assert!(c.upstream.iter().any(|u| matches!(u, onebot_gateway::config::UpstreamConfig::Ws { url, .. } if url == "ws://127.0.0.1:3001/")), "{on}");
+    assert!(
+        c.upstream
+            .iter()
+            .any(|u| matches!(u, onebot_gateway::config::UpstreamConfig::WsReverse { .. })),
+        "the client now dials the gateway"
+    );
+    assert_eq!(
+        c.reverse[0].url.as_deref(),
+        Some("ws://localhost:8082"),
+        "and the gateway dials what it dialled"
+    );
+    assert_eq!(c.http_post[0].url, "http://localhost:8080");
+
+    let (_, toml, _) = import("lagrange", "lagrange-appsettings.json");
+    let c = onebot_gateway::Config::parse(&toml, "imported").unwrap();
+    assert_eq!(
+        c.reverse[0].url.as_deref(),
+        Some("ws://127.0.0.1:8080/onebot/v11/ws"),
+        "{toml}"
+    );
+    assert_eq!(c.reverse[0].reconnect_interval_ms, 5000);
+    assert!(
+        toml.contains("set the implementation's reverse WebSocket URL to ws://127.0.0.1:6701/"),
+        "{toml}"
+    );
+}
