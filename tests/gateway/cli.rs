@@ -149,6 +149,17 @@ impl Child {
         }
     }
 
+    /// The app listener's address, from its "listening for apps" line.
+    fn app_addr(&mut self) -> String {
+        let line = self.wait_line("listening for apps");
+        let addr = line
+            .split("addr=")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next());
+        addr.unwrap_or_else(|| panic!("no addr= in {line}"))
+            .to_owned()
+    }
+
     fn signal(&self, sig: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
         rustix::process::kill_process(pid, sig).unwrap();
@@ -182,15 +193,7 @@ fn the_start_up_banner_lists_urls_to_paste_and_the_sandbox_commands() {
          [[listen]]\naddress = \"127.0.0.1:0\"\nprotocol = \"milky\"\n",
         &[],
     );
-    let listening = gw.wait_line("listening for apps");
-    let addr = listening
-        .split("addr=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let addr = gw.app_addr();
     let apps = gw.wait_line("apps: ws://");
     assert!(
         apps.contains(&format!("ws://{addr}/"))
@@ -246,15 +249,7 @@ fn a_second_signal_cuts_the_shutdown_short() {
         "[gateway]\nclose_timeout_ms = 60000\nshutdown_grace_ms = 60000\n[[listen]]\naddress = \"127.0.0.1:0\"\n",
         &[],
     );
-    let listening = gw.wait_line("listening for apps");
-    let addr = listening
-        .split("addr=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let addr = gw.app_addr();
     // An app that completes the upgrade and then never answers the Close:
     // the first signal's shutdown waits for it.
     let mut app = std::net::TcpStream::connect(&addr).unwrap();

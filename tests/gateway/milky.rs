@@ -670,33 +670,26 @@ async fn milky_call(gw: &onebot_gateway::Gateway, api: &str, body: Value) -> (u1
 async fn the_milky_listener_answers_as_the_spec_says() {
     let gw = milky_listener().await;
     let addr = gw.listen_addrs[1];
-    let (status, _) = http_request(
-        addr,
-        "POST",
-        "/api/get_login_info",
-        None,
-        Some(("application/json", "{}")),
-    )
-    .await;
-    assert_eq!(status, 401, "no token");
-    let (status, _) = http_request(
-        addr,
-        "POST",
-        "/api/get_login_info",
-        Some("nope"),
-        Some(("application/json", "{}")),
-    )
-    .await;
-    assert_eq!(status, 401, "wrong token");
-    let (status, _) = http_request(
-        addr,
-        "POST",
-        "/api/get_login_info",
-        Some(TOKEN),
-        Some(("text/plain", "{}")),
-    )
-    .await;
-    assert_eq!(status, 415);
+    let login = |token: Option<&'static str>, ctype: &'static str, body: &'static str| {
+        http_request(
+            addr,
+            "POST",
+            "/api/get_login_info",
+            token,
+            Some((ctype, body)),
+        )
+    };
+    assert_eq!(
+        login(None, "application/json", "{}").await.0,
+        401,
+        "no token"
+    );
+    assert_eq!(
+        login(Some("nope"), "application/json", "{}").await.0,
+        401,
+        "wrong token"
+    );
+    assert_eq!(login(Some(TOKEN), "text/plain", "{}").await.0, 415);
     let (status, _) = milky_call(&gw, "no_such_api", json!({})).await;
     assert_eq!(status, 404);
     let (status, body) = milky_call(&gw, "get_login_info", json!({})).await;
@@ -722,14 +715,7 @@ async fn the_milky_listener_answers_as_the_spec_says() {
         body["message"].as_str().unwrap().contains("message_scene"),
         "{body}"
     );
-    let (_, body) = http_request(
-        addr,
-        "POST",
-        "/api/get_login_info",
-        Some(TOKEN),
-        Some(("application/json", "[1]")),
-    )
-    .await;
+    let (_, body) = login(Some(TOKEN), "application/json", "[1]").await;
     assert_eq!(body["retcode"], -400, "{body}");
     let (_, body) = milky_call(&gw, "get_group_info", json!({"group_id": 100})).await;
     assert_eq!(body["data"]["group"]["group_id"], 100, "{body}");
