@@ -112,7 +112,12 @@ pub struct Dispatcher {
     latency: DashMap<i64, Arc<super::latency::Latency>>,
     /// Failed actions per bot since its last summary line.
     failures: DashMap<i64, FailureWindow>,
+    /// The last [`RECENT_FAILURES`] failed actions, newest last.
+    recent_failures: std::sync::Mutex<std::collections::VecDeque<Value>>,
 }
+
+/// Failed actions kept for `/status`.
+const RECENT_FAILURES: usize = 50;
 
 /// Failed actions of one bot, summed up in one log line a minute.
 #[derive(Debug)]
@@ -178,7 +183,27 @@ impl Dispatcher {
             outcomes: DashMap::new(),
             latency: DashMap::new(),
             failures: DashMap::new(),
+            recent_failures: Default::default(),
         })
+    }
+
+    /// The last failed actions (newest last): bot, app, action, retcode, message.
+    pub fn recent_failures(&self) -> Vec<Value> {
+        self.recent_failures
+            .lock()
+            .expect("failures poisoned")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Actions waiting for an upstream answer, by bot.
+    pub fn pending_by_bot(&self) -> std::collections::HashMap<i64, usize> {
+        let mut by_bot = std::collections::HashMap::new();
+        for p in self.pending.iter() {
+            *by_bot.entry(p.bot).or_insert(0) += 1;
+        }
+        by_bot
     }
 
     /// How long apps' actions took, by bot.
@@ -286,6 +311,15 @@ impl Dispatcher {
             if !resp.is_ok() && resp.status != "async" {
                 tracing::debug!(app = app.id, self_id = app.bot.self_id, action = %action, retcode = resp.retcode, message = %resp.message, "action failed");
                 self.note_failure(app.bot.self_id, resp.retcode);
+                let mut recent = self.recent_failures.lock().expect("failures poisoned");
+                if recent.len() == RECENT_FAILURES {
+                    recent.pop_front();
+                }
+                let message: String = resp.message.chars().take(200).collect();
+                recent.push_back(serde_json::json!({
+                    "self_id": app.bot.self_id, "app": app.id, "action": counted, "retcode": resp.retcode,
+                    "message": message, "at_unix_ms": super::links::unix_ms(),
+                }));
             }
             let text = fit_frame(resp.with_echo(echo.clone()), app.options.max_frame_bytes);
             async move {

@@ -424,7 +424,12 @@ pub struct Registry {
     /// Named apps whose cursor starts with the gateway (or with a bot's first appearance).
     start_identities: RwLock<Vec<String>>,
     bot_added: watch::Sender<u64>,
+    /// The last [`DEPARTED_KEPT`] sessions that ended, newest last, with why.
+    departed: std::sync::Mutex<std::collections::VecDeque<Value>>,
 }
+
+/// Ended sessions kept for `/status`.
+pub const DEPARTED_KEPT: usize = 100;
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -456,6 +461,7 @@ impl Registry {
             journal,
             next_app_id: AtomicU64::new(1),
             apps: DashMap::new(),
+            departed: Default::default(),
             identities: DashMap::new(),
             next_link_id: AtomicU64::new(1),
             dials: DashMap::new(),
@@ -798,8 +804,34 @@ impl Registry {
     }
 
     /// Forgets an app that disconnected.
-    pub fn unregister_app(&self, id: u64) {
-        self.apps.remove(&id);
+    /// Forgets a session that ended, keeping its last counters and `reason`
+    /// among the recently departed.
+    pub fn unregister_app(&self, id: u64, reason: &str) {
+        let Some((_, app)) = self.apps.remove(&id) else {
+            return;
+        };
+        let s = &app.stats;
+        let record = serde_json::json!({
+            "id": app.id, "self_id": app.bot.self_id, "role": app.role, "identity": app.identity,
+            "peer": app.peer, "reason": reason, "ended_unix_ms": super::links::unix_ms(),
+            "delivered": s.delivered.load(Ordering::Relaxed), "replayed": s.replayed.load(Ordering::Relaxed),
+            "lost": s.lost.load(Ordering::Relaxed), "actions": s.actions.load(Ordering::Relaxed),
+        });
+        let mut departed = self.departed.lock().expect("departed poisoned");
+        if departed.len() == DEPARTED_KEPT {
+            departed.pop_front();
+        }
+        departed.push_back(record);
+    }
+
+    /// The last sessions that ended, newest last.
+    pub fn departed(&self) -> Vec<Value> {
+        self.departed
+            .lock()
+            .expect("departed poisoned")
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 

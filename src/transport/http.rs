@@ -213,6 +213,9 @@ async fn require_token(
 async fn status(State(l): State<Arc<AppListener>>) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
     let hub = &l.hub;
+    let pending = hub.dispatcher.pending_by_bot();
+    let latency: std::collections::HashMap<i64, _> =
+        hub.dispatcher.latencies().into_iter().collect();
     let bots: Vec<_> = hub
         .registry
         .bots()
@@ -241,6 +244,10 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
                 "saved_cursors": b.cursors.iter().map(|c| (c.key().clone(), *c.value())).collect::<HashMap<_, _>>(),
                 "journaled_cursors": hub.registry.durable_cursors(b.self_id),
                 "state_changes": b.transitions.lock().map(|t| t.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
+                "pending_actions": pending.get(&b.self_id).copied().unwrap_or(0),
+                "action_latency_ms": latency.get(&b.self_id).map(|l| json!({
+                    "p50": l.quantile(0.5).map(|s| s * 1000.0), "p99": l.quantile(0.99).map(|s| s * 1000.0),
+                })),
             })
         })
         .collect();
@@ -296,7 +303,9 @@ async fn status(State(l): State<Arc<AppListener>>) -> Response {
         .map(|(bot, action, retcode, count)| json!({"self_id": bot, "action": action, "retcode": retcode, "count": count}))
         .collect();
     Json(json!({"status": "ok", "data": {
-        "bots": bots, "apps": apps, "dials": dials, "pools": pools, "actions": actions,
+        "bots": bots, "apps": apps, "disconnected_apps": hub.registry.departed(),
+        "recent_failures": hub.dispatcher.recent_failures(),
+        "dials": dials, "pools": pools, "actions": actions,
         "pending_actions": hub.dispatcher.pending_len(), "dropped_answers": dropped_answers,
         "journal_queued": hub.registry.journal_queued(),
         "inbound_buffered_bytes": l.guard.inbound_budget().map(|b| b.used()),

@@ -194,7 +194,8 @@ async fn deliver(
             bot.cursors.insert(identity.clone(), event.seq + 1);
         }
     }
-    hub.registry.unregister_app(ctx.id);
+    hub.registry
+        .unregister_app(ctx.id, "target stopped (shutdown or reload)");
 }
 
 /// Carries out the quick operation a receiver answered with.

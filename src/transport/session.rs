@@ -163,7 +163,7 @@ where
         tracing::info!("app connected");
         let ctx = Arc::new(ctx);
         let end = drive(&hub, sink, stream, &ctx, &stop).await;
-        hub.registry.unregister_app(ctx.id);
+        hub.registry.unregister_app(ctx.id, &end.to_string());
         let s = &ctx.stats;
         tracing::info!(
             reason = %end,

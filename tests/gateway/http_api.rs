@@ -226,3 +226,47 @@ async fn latency_and_events_by_type_are_metrics_and_the_grafana_dashboard_reads_
     assert!(checked >= 12, "{checked}");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn status_keeps_departed_apps_recent_failures_and_per_bot_latency() {
+    let gw = sandbox("").await;
+    let mut a = app(&gw, "/", "").await;
+    let failed = a
+        .call("get_group_info", json!({"group_id": "not a number"}))
+        .await;
+    assert_eq!(failed["retcode"], 1400);
+    assert_eq!(a.call("get_status", json!({})).await["retcode"], 0);
+    a.close().await;
+    eventually("the session is gone", || gw.hub.registry.apps.is_empty()).await;
+    let (_, status) = http_get(gw.listen_addrs[0], "/status", None).await;
+    let d = &status["data"];
+    let gone = &d["disconnected_apps"][0];
+    assert_eq!(
+        (gone["self_id"].as_i64(), gone["actions"].as_u64()),
+        (Some(10000), Some(2)),
+        "{d}"
+    );
+    assert!(
+        gone["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{gone}"
+    );
+    let failure = &d["recent_failures"][0];
+    assert_eq!(
+        (failure["action"].as_str(), failure["retcode"].as_i64()),
+        (Some("get_group_info"), Some(1400)),
+        "{d}"
+    );
+    assert!(
+        failure["message"].as_str().unwrap().contains("group_id"),
+        "{failure}"
+    );
+    let bot = &d["bots"][0];
+    assert_eq!(bot["pending_actions"], 0);
+    assert!(
+        bot["action_latency_ms"]["p99"]
+            .as_f64()
+            .is_some_and(|ms| ms > 0.0),
+        "{bot}"
+    );
+    gw.shutdown().await;
+}
