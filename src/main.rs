@@ -61,9 +61,9 @@ enum Command {
     Man,
     /// Act as the other people in a running gateway's sandbox (say, poke, recall, ...).
     Sandbox {
-        /// The gateway's HTTP address (a [[listen]] address).
-        #[arg(long, default_value = cli::DEFAULT_URL)]
-        url: String,
+        /// The gateway's HTTP address (default: the first OneBot [[listen]] of --config, else http://127.0.0.1:6700).
+        #[arg(long)]
+        url: Option<String>,
         /// The listener's access token.
         #[arg(long, env = "ONEBOT_GATEWAY_TOKEN")]
         token: Option<String>,
@@ -178,13 +178,44 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Sandbox { url, token, cmd } => match cli::run(cmd, &url, token.as_deref()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Sandbox { url, token, cmd } => {
+            // Where the gateway is and its token: the flags, else the config it runs with.
+            let config = match cli.config.as_deref().map(Config::load).transpose() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            let listener = config.as_ref().and_then(|c| {
+                c.listen.iter().find(|l| {
+                    l.protocol == onebot_gateway::transport::config::ListenProtocol::Onebot
+                })
+            });
+            let url = url
+                .or_else(|| {
+                    listener.map(|l| {
+                        format!("http://{}", l.address.replacen("0.0.0.0", "127.0.0.1", 1))
+                    })
+                })
+                .unwrap_or_else(|| cli::DEFAULT_URL.to_owned());
+            let token = token.or_else(|| {
+                listener
+                    .filter(|l| !l.access_token.is_empty())
+                    .map(|l| l.access_token.expose().to_owned())
+            });
+            sandbox_command(cmd, &url, token.as_deref())
+        }
+    }
+}
+
+fn sandbox_command(cmd: cli::SandboxCommand, url: &str, token: Option<&str>) -> ExitCode {
+    match cli::run(cmd, url, token) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

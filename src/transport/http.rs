@@ -366,7 +366,13 @@ async fn app_endpoint(State(l): State<Arc<AppListener>>, mut req: Request) -> Re
     let caller = match l.authenticate(&req, &query) {
         Ok(c) => c,
         Err(resp) => {
-            tracing::warn!(%peer, %path, status = resp.status().as_u16(), "app refused: bad or missing access token");
+            let why = match resp.status() {
+                StatusCode::UNAUTHORIZED => "missing access token",
+                StatusCode::FORBIDDEN => "wrong access token (or a named app without its own)",
+                StatusCode::NOT_FOUND => "unknown app name (?app=)",
+                _ => "refused",
+            };
+            tracing::warn!(%peer, %path, status = resp.status().as_u16(), "app refused: {why}");
             return resp;
         }
     };

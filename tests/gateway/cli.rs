@@ -452,3 +452,62 @@ fn napcat_and_lagrange_entries_keep_their_direction_token_and_switch() {
         "{toml}"
     );
 }
+
+#[test]
+fn the_sandbox_command_takes_the_gateways_address_and_token_from_its_config() {
+    let (mut gw, dir) = Child::spawn(
+        "[[listen]]\naddress = \"127.0.0.1:0\"\naccess_token = \"cfg-token\"\n",
+        &[],
+    );
+    let addr = gw.app_addr();
+    let config = dir.path().join("c.toml");
+    let sandbox = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let url = format!("http://{addr}");
+    // Without the token: the 401 says how to pass it.
+    let (ok, _, err) = sandbox(&[
+        "sandbox", "--url", &url, "say", "--group", "100", "--user", "20001", "hi",
+    ]);
+    assert!(
+        !ok && err.contains("401") && err.contains("--token") && err.contains("--config"),
+        "{err}"
+    );
+    // The token from --config.
+    let (ok, out, err) = sandbox(&[
+        "--config",
+        config.to_str().unwrap(),
+        "sandbox",
+        "--url",
+        &url,
+        "say",
+        "--group",
+        "100",
+        "--user",
+        "20001",
+        "hi",
+    ]);
+    assert!(ok, "{out}{err}");
+    // The address from --config, when --url is not given.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "[[listen]]\naddress = \"127.0.0.1:9\"\n").unwrap();
+    let (ok, _, err) = sandbox(&[
+        "--config",
+        other.to_str().unwrap(),
+        "sandbox",
+        "poke",
+        "--group",
+        "100",
+        "--user",
+        "20001",
+    ]);
+    assert!(!ok && err.contains("127.0.0.1:9"), "{err}");
+}

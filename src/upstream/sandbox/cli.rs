@@ -478,8 +478,12 @@ pub fn call(
     if status == 200 && v["status"] == "ok" {
         Ok(v["data"].clone())
     } else {
+        let hint = match status {
+            401 | 403 => " (pass the listener's token with --token, or its config with --config)",
+            _ => "",
+        };
         Err(format!(
-            "HTTP {status}: {}",
+            "HTTP {status}: {}{hint}",
             v["message"].as_str().unwrap_or(text.trim())
         ))
     }
