@@ -43,6 +43,51 @@ pub struct Config {
     pub pool: Vec<PoolConfig>,
     /// Where offline/online alerts of bots go.
     pub alert: Vec<AlertConfig>,
+    /// Log lines: format, level, an optional file.
+    pub log: LogConfig,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `full` (one line each), `compact`, `pretty` (several lines each) or
+    /// `json`; `--log-format` wins.
+    pub format: LogFormat,
+    /// What is logged, as `RUST_LOG` says it (which wins), e.g.
+    /// `onebot_gateway=debug`.
+    pub level: String,
+    /// Also write every line here (no colours), a new file each day
+    /// (`<file>.YYYY-MM-DD`); a relative path is taken from the config's folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<std::path::PathBuf>,
+    /// Daily files kept (older ones are deleted).
+    pub keep_days: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Full,
+            level: String::from("onebot_gateway=info"),
+            file: None,
+            keep_days: 14,
+        }
+    }
+}
+
+/// `[log] format` / `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per event, with its fields.
+    Full,
+    /// Shorter lines.
+    Compact,
+    /// Several lines per event, for reading by eye.
+    Pretty,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `[[pool]]`
@@ -124,6 +169,7 @@ impl Default for Config {
             journal: JournalConfig::default(),
             pool: Vec::new(),
             alert: Vec::new(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -476,6 +522,7 @@ impl Config {
             ("retention.max_age_secs", self.retention.max_age_secs),
             ("journal.flush_cursors_ms", self.journal.flush_cursors_ms),
             ("journal.journal_queue", self.journal.journal_queue as u64),
+            ("log.keep_days", self.log.keep_days as u64),
         ] {
             if value == 0 {
                 return invalid(key.into(), "must be greater than 0".into());
@@ -816,7 +863,7 @@ fn is_path_key(key: &str) -> bool {
     let last = key.rsplit('.').next().unwrap_or("");
     matches!(
         key,
-        "journal.path" | "sandbox.store" | "sandbox.world" | "sandbox.files_dir"
+        "journal.path" | "sandbox.store" | "sandbox.world" | "sandbox.files_dir" | "log.file"
     ) || (last == "store" && matches!(table, "pool" | "upstream"))
         || (last == "filter" && key.contains(".app."))
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use onebot_gateway::config::{LogConfig, LogFormat};
 use onebot_gateway::upstream::sandbox::cli;
 use onebot_gateway::{Config, Gateway};
 use tracing_subscriber::EnvFilter;
@@ -16,15 +17,10 @@ struct Cli {
     /// Configuration file (TOML). Without one: a sandbox bot and a forward WebSocket listener on 127.0.0.1:6700.
     #[arg(long, short, env = "ONEBOT_GATEWAY_CONFIG", global = true)]
     config: Option<PathBuf>,
-    /// Log lines: `full` (one line each, the default), `compact`, `pretty` (several lines each) or `json`.
-    /// Colours only on a terminal, never with NO_COLOR set.
-    #[arg(
-        long,
-        env = "ONEBOT_GATEWAY_LOG_FORMAT",
-        global = true,
-        default_value = "full"
-    )]
-    log_format: LogFormat,
+    /// Log lines: `full` (one line each, the default), `compact`, `pretty` (several lines each) or `json`;
+    /// over `[log] format`. Colours only on a terminal, never with NO_COLOR set.
+    #[arg(long, env = "ONEBOT_GATEWAY_LOG_FORMAT", global = true)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -70,15 +66,6 @@ enum Command {
         #[command(subcommand)]
         cmd: cli::SandboxCommand,
     },
-}
-
-/// `--log-format`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum LogFormat {
-    Full,
-    Compact,
-    Pretty,
-    Json,
 }
 
 /// Exit code for a configuration error (EX_CONFIG from sysexits).
@@ -219,30 +206,72 @@ fn sandbox_command(cmd: cli::SandboxCommand, url: &str, token: Option<&str>) -> 
     }
 }
 
-fn init_logs(format: LogFormat) {
+/// Starts logging to stdout (and to `[log] file`, rotated daily); the
+/// guard flushes the file's writer when dropped at exit.
+fn init_logs(
+    config: &LogConfig,
+    format: Option<LogFormat>,
+) -> Result<Option<tracing_appender::non_blocking::WorkerGuard>, String> {
     use std::io::IsTerminal;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("onebot_gateway=info"));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+    let format = format.unwrap_or(config.format);
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.level))
+        .map_err(|e| format!("[log] level `{}`: {e}", config.level))?;
+    fn layer<W>(format: LogFormat, ansi: bool, writer: W) -> Boxed
+    where
+        W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+    {
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(writer);
+        match format {
+            LogFormat::Full => fmt.boxed(),
+            LogFormat::Compact => fmt.compact().boxed(),
+            LogFormat::Pretty => fmt.pretty().boxed(),
+            LogFormat::Json => fmt
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .boxed(),
+        }
+    }
     // Escape codes only where a person reads them: not in files or pipes.
     let ansi = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
-    match format {
-        LogFormat::Full => fmt.init(),
-        LogFormat::Compact => fmt.compact().init(),
-        LogFormat::Pretty => fmt.pretty().init(),
-        LogFormat::Json => fmt
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
+    let mut layers: Vec<Boxed> = vec![layer(format, ansi, std::io::stdout)];
+    let mut guard = None;
+    if let Some(file) = &config.file {
+        let dir = file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| String::from("onebot-gateway.log"));
+        std::fs::create_dir_all(dir).map_err(|e| format!("[log] file {}: {e}", file.display()))?;
+        let appender = tracing_appender::rolling::RollingFileAppender::builder()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix(name)
+            .max_log_files(config.keep_days)
+            .build(dir)
+            .map_err(|e| format!("[log] file {}: {e}", file.display()))?;
+        let (writer, g) = tracing_appender::non_blocking(appender);
+        guard = Some(g);
+        layers.push(layer(format, false, writer));
     }
+    tracing_subscriber::registry()
+        .with(layers)
+        .with(filter)
+        .init();
+    Ok(guard)
 }
 
-fn run(path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
-    init_logs(log_format);
+fn run(path: Option<PathBuf>, log_format: Option<LogFormat>) -> ExitCode {
     let config = match &path {
         Some(path) => match Config::load(path) {
             Ok(c) => c,
@@ -251,11 +280,18 @@ fn run(path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         },
-        None => {
-            tracing::info!("no --config given: sandbox bot on the default listener");
-            Config::default()
+        None => Config::default(),
+    };
+    let _log_file = match init_logs(&config.log, log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if path.is_none() {
+        tracing::info!("no --config given: sandbox bot on the default listener");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

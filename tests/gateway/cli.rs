@@ -511,3 +511,52 @@ fn the_sandbox_command_takes_the_gateways_address_and_token_from_its_config() {
     ]);
     assert!(!ok && err.contains("127.0.0.1:9"), "{err}");
 }
+
+#[test]
+fn log_lines_also_go_to_a_daily_file_from_the_config() {
+    let (mut gw, dir) = Child::spawn(
+        "[log]\nformat = \"json\"\nfile = \"logs/gateway.log\"\nkeep_days = 3\n[[listen]]\naddress = \"127.0.0.1:0\"\n",
+        &[],
+    );
+    let banner = gw.wait_line("bots:");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&banner).is_ok(),
+        "[log] format applies to stdout: {banner}"
+    );
+    gw.signal(rustix::process::Signal::TERM);
+    assert_eq!(gw.exit_code_within(20), Some(0));
+    // Relative to the config's folder; today's file is <name>.<date>.
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(
+        logs[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("gateway.log."),
+        "{logs:?}"
+    );
+    let text = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(!text.contains('\u{1b}'), "no colour codes in the file");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("bots:"))),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "shutting down (a second Ctrl-C or SIGTERM exits at once)"),
+        "flushed at exit: {text}"
+    );
+    let (code, _, err) = check_config("[log]\nkeep_days = 0\n");
+    assert!(code == 78 && err.contains("log.keep_days"), "{err}");
+}
