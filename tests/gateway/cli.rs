@@ -2,13 +2,10 @@
 
 use std::process::Command;
 
-fn check_config(text: &str) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.toml");
-    std::fs::write(&path, text).unwrap();
+/// Runs the binary with `args`: (exit code, stdout, stderr).
+fn run_cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
-        .arg("check-config")
-        .arg(&path)
+        .args(args)
         .output()
         .unwrap();
     (
@@ -16,6 +13,13 @@ fn check_config(text: &str) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+fn check_config(text: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    run_cli(&[std::ffi::OsStr::new("check-config"), path.as_os_str()])
 }
 
 #[test]
@@ -321,16 +325,9 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 #[test]
 fn completions_and_the_man_page_are_generated() {
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let (code, out, err) = run_cli(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
     };
     let bash = run(&["completions", "bash"]);
     assert!(
@@ -349,19 +346,8 @@ fn completions_and_the_man_page_are_generated() {
 
 /// `import FROM FILE`: (exit code, the TOML printed, what it says it left out).
 fn import(from: &str, fixture: &str) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
-        .args(["import", from])
-        .arg(format!(
-            "{}/tests/import/{fixture}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let path = format!("{}/tests/import/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    run_cli(&["import", from, &path])
 }
 
 #[test]
@@ -462,15 +448,8 @@ fn the_sandbox_command_takes_the_gateways_address_and_token_from_its_config() {
     let addr = gw.app_addr();
     let config = dir.path().join("c.toml");
     let sandbox = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_onebot-gateway"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let (code, out, err) = run_cli(args);
+        (code == 0, out, err)
     };
     let url = format!("http://{addr}");
     // Without the token: the 401 says how to pass it.

@@ -248,6 +248,19 @@ async fn online(gw: &onebot_gateway::Gateway, self_id: i64) {
     .await;
 }
 
+/// Approves, through its flag, the friend request that is the app's next event.
+async fn approve_the_next_friend_request(app: &mut AppClient) {
+    let request = next_event(app).await;
+    assert_eq!(request["request_type"], "friend", "{request}");
+    let answer = app
+        .call(
+            "set_friend_add_request",
+            json!({"flag": request["flag"], "approve": true}),
+        )
+        .await;
+    assert_eq!(answer["status"], "ok", "{answer}");
+}
+
 /// The next event the app receives that is not a meta event.
 async fn next_event(app: &mut AppClient) -> Value {
     app.next_non_meta().await.expect("an event arrives")
@@ -485,14 +498,7 @@ async fn v11_actions_become_milky_calls_and_answers_come_back() {
         "friend_request",
         json!({"initiator_id": 44, "initiator_uid": "u_44", "comment": "", "via": ""}),
     );
-    let request = next_event(&mut app).await;
-    let answer = app
-        .call(
-            "set_friend_add_request",
-            json!({"flag": request["flag"], "approve": true}),
-        )
-        .await;
-    assert_eq!(answer["status"], "ok", "{answer}");
+    approve_the_next_friend_request(&mut app).await;
     assert_eq!(
         imp.next_call().await,
         (
@@ -946,15 +952,7 @@ async fn a_v11_app_works_through_a_milky_hop() {
         json!({"user_id": 20005, "comment": "hello"}),
     )
     .await;
-    let request = next_event(&mut v11).await;
-    assert_eq!(request["request_type"], "friend", "{request}");
-    let answer = v11
-        .call(
-            "set_friend_add_request",
-            json!({"flag": request["flag"], "approve": true}),
-        )
-        .await;
-    assert_eq!(answer["status"], "ok", "{answer}");
+    approve_the_next_friend_request(&mut v11).await;
     let friends = v11.call("get_friend_list", json!({})).await;
     assert!(
         friends["data"]
