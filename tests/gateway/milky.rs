@@ -617,38 +617,29 @@ async fn milky_message_ids_survive_a_gateway_restart() {
 #[tokio::test]
 async fn a_wrong_token_or_account_keeps_the_bot_offline_and_says_why() {
     let imp = MilkyImpl::start().await;
-    let gw = start(&format!(
-        "[[listen]]\naddress = \"127.0.0.1:0\"\n\
-         [[upstream]]\ntype = \"milky\"\nurl = \"{}\"\naccess_token = \"wrong\"\nself_id = {UIN}\n",
-        imp.url()
-    ))
-    .await;
-    eventually("the dial shows the refusal", || {
-        gw.hub
-            .registry
-            .dials
-            .iter()
-            .any(|d| d.last_error.as_deref().is_some_and(|e| e.contains("401")))
-    })
-    .await;
-    assert!(gw.hub.registry.bot(UIN).unwrap().upstream().is_none());
-    gw.shutdown().await;
-
-    let gw = start(&format!(
-        "[[listen]]\naddress = \"127.0.0.1:0\"\n\
-         [[upstream]]\ntype = \"milky\"\nurl = \"{}\"\naccess_token = \"{TOKEN}\"\nself_id = 1234\n",
-        imp.url()
-    ))
-    .await;
-    eventually("the link ends naming both accounts", || {
-        gw.hub.registry.dials.iter().any(|d| {
-            d.last_error
-                .as_deref()
-                .is_some_and(|e| e.contains("logged in as 30000") && e.contains("1234"))
-        })
-    })
-    .await;
-    gw.shutdown().await;
+    // A dial with this token and self_id ends with an error saying all of `says`.
+    let refused = |token: &'static str, self_id: i64, says: &'static [&'static str]| {
+        let url = imp.url();
+        async move {
+            let gw = start(&format!(
+                "[[listen]]\naddress = \"127.0.0.1:0\"\n\
+                 [[upstream]]\ntype = \"milky\"\nurl = \"{url}\"\naccess_token = \"{token}\"\nself_id = {self_id}\n"
+            ))
+            .await;
+            eventually(&format!("the dial says {says:?}"), || {
+                gw.hub.registry.dials.iter().any(|d| {
+                    d.last_error
+                        .as_deref()
+                        .is_some_and(|e| says.iter().all(|s| e.contains(s)))
+                })
+            })
+            .await;
+            assert!(gw.hub.registry.bot(self_id).unwrap().upstream().is_none());
+            gw.shutdown().await;
+        }
+    };
+    refused("wrong", UIN, &["401"]).await;
+    refused(TOKEN, 1234, &["logged in as 30000", "1234"]).await;
 }
 
 // --- The Milky listener, in front of the sandbox. ---
