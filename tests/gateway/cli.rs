@@ -95,7 +95,10 @@ fn init_writes_a_config_that_passes_check_config_and_never_overwrites() {
 
 /// A gateway process whose stdout lines are collected (and awaited) by the test.
 struct Child {
-    child: std::process::Child,
+    pid: u32,
+    /// The exit code, sent by the thread that waits for the process.
+    exited: std::sync::mpsc::Receiver<Option<i32>>,
+    exit: Option<Option<i32>>,
     lines: std::sync::mpsc::Receiver<String>,
     seen: Vec<String>,
 }
@@ -123,9 +126,16 @@ impl Child {
                 let _ = tx.send(line);
             }
         });
+        let pid = child.id();
+        let (done, exited) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait().ok().and_then(|s| s.code()));
+        });
         (
             Self {
-                child,
+                pid,
+                exited,
+                exit: None,
                 lines,
                 seen: Vec::new(),
             },
@@ -165,28 +175,39 @@ impl Child {
     }
 
     fn signal(&self, sig: rustix::process::Signal) {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        let pid = rustix::process::Pid::from_raw(self.pid as i32).unwrap();
         rustix::process::kill_process(pid, sig).unwrap();
     }
 
     /// The exit code, waiting at most `secs`.
     fn exit_code_within(&mut self, secs: u64) -> Option<i32> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        if self.exit.is_none() {
+            self.exit = self
+                .exited
+                .recv_timeout(std::time::Duration::from_secs(secs))
+                .ok();
         }
-        let _ = self.child.kill();
-        None
+        self.exit.flatten()
+    }
+
+    /// Whether the process is still running (it has not exited yet).
+    fn running(&mut self) -> bool {
+        if self.exit.is_none() {
+            self.exit = self.exited.try_recv().ok();
+        }
+        self.exit.is_none()
     }
 }
 
 impl Drop for Child {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.running() {
+            // It may exit on its own meanwhile: a failed kill is no error here.
+            if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+            let _ = self.exited.recv();
+        }
     }
 }
 
@@ -271,10 +292,7 @@ fn a_second_signal_cuts_the_shutdown_short() {
     );
     gw.signal(rustix::process::Signal::TERM);
     gw.wait_line("shutting down");
-    assert!(
-        gw.child.try_wait().unwrap().is_none(),
-        "the first signal waits for the app's close"
-    );
+    assert!(gw.running(), "the first signal waits for the app's close");
     gw.signal(rustix::process::Signal::TERM);
     gw.wait_line("second signal");
     assert_eq!(gw.exit_code_within(10), Some(130));
