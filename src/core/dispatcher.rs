@@ -217,6 +217,37 @@ impl Dispatcher {
         all
     }
 
+    /// Counts an answer given to an app (by bot, action and retcode), its
+    /// latency, and a failure in the log and among the recent failures.
+    /// The Milky listener reports its calls here too.
+    pub fn note_answer(
+        &self,
+        bot: i64,
+        app: Option<u64>,
+        action: &str,
+        resp: &Response,
+        took: Duration,
+    ) {
+        let counted = counted_name(action);
+        self.count(bot, counted, resp.retcode);
+        if !resp.is_partial_stream() {
+            self.latency.entry(bot).or_default().observe(took);
+        }
+        if !resp.is_ok() && resp.status != "async" {
+            tracing::debug!(app = ?app, self_id = bot, action = %action, retcode = resp.retcode, message = %resp.message, "action failed");
+            self.note_failure(bot, resp.retcode);
+            let mut recent = self.recent_failures.lock().expect("failures poisoned");
+            if recent.len() == RECENT_FAILURES {
+                recent.pop_front();
+            }
+            let message: String = resp.message.chars().take(200).collect();
+            recent.push_back(serde_json::json!({
+                "self_id": bot, "app": app, "action": counted, "retcode": resp.retcode,
+                "message": message, "at_unix_ms": super::links::unix_ms(),
+            }));
+        }
+    }
+
     /// Counts a failed action; once a minute per bot, one info line sums
     /// up the failures (each one is logged at debug).
     fn note_failure(&self, bot: i64, retcode: i64) {
@@ -298,29 +329,15 @@ impl Dispatcher {
             params_text,
             echo,
         } = req;
-        let counted = counted_name(&action);
         let started = Instant::now();
         let send = |resp: Response| {
-            self.count(app.bot.self_id, counted, resp.retcode);
-            if !resp.is_partial_stream() {
-                self.latency
-                    .entry(app.bot.self_id)
-                    .or_default()
-                    .observe(started.elapsed());
-            }
-            if !resp.is_ok() && resp.status != "async" {
-                tracing::debug!(app = app.id, self_id = app.bot.self_id, action = %action, retcode = resp.retcode, message = %resp.message, "action failed");
-                self.note_failure(app.bot.self_id, resp.retcode);
-                let mut recent = self.recent_failures.lock().expect("failures poisoned");
-                if recent.len() == RECENT_FAILURES {
-                    recent.pop_front();
-                }
-                let message: String = resp.message.chars().take(200).collect();
-                recent.push_back(serde_json::json!({
-                    "self_id": app.bot.self_id, "app": app.id, "action": counted, "retcode": resp.retcode,
-                    "message": message, "at_unix_ms": super::links::unix_ms(),
-                }));
-            }
+            self.note_answer(
+                app.bot.self_id,
+                Some(app.id),
+                &action,
+                &resp,
+                started.elapsed(),
+            );
             let text = fit_frame(resp.with_echo(echo.clone()), app.options.max_frame_bytes);
             async move {
                 // The app may be gone; then nobody wants the answer.

@@ -279,7 +279,12 @@ mod listen {
             }
             Err(e) => return failed(-400, e.to_string()),
         };
+        let started = std::time::Instant::now();
         let resp = l.hub.dispatcher.run_action(&bot, action).await;
+        // Counted like any app's answer (`/status` actions, `/metrics`).
+        l.hub
+            .dispatcher
+            .note_answer(bot.self_id, None, call.action, &resp, started.elapsed());
         if resp.is_ok() {
             match answer_to_milky(&call.answer, &resp.data_value(), bot.self_id) {
                 Ok(data) => {

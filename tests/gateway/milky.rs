@@ -725,6 +725,16 @@ async fn the_milky_listener_answers_as_the_spec_says() {
             .all(|m| ["owner", "admin", "member"].contains(&m["role"].as_str().unwrap())),
         "{body}"
     );
+    // Milky apps' calls are counted like any app's.
+    let (_, status) = http_get(gw.listen_addrs[0], "/status", None).await;
+    let counted = status["data"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| {
+            a["self_id"] == 10000 && a["action"] == "get_group_member_list" && a["retcode"] == 0
+        });
+    assert!(counted, "{}", status["data"]["actions"]);
     gw.shutdown().await;
 }
 
