@@ -300,7 +300,8 @@ fn run(path: Option<PathBuf>, log_format: Option<LogFormat>) -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let mut stop = match StopSignals::new() {
+        let signals = StopSignals::new().and_then(|s| Ok((s, Hangup::new()?)));
+        let (mut stop, mut hup) = match signals {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: cannot listen for signals: {e}");
@@ -321,7 +322,7 @@ fn run(path: Option<PathBuf>, log_format: Option<LogFormat>) -> ExitCode {
         loop {
             tokio::select! {
                 _ = stop.next() => break,
-                _ = hangup() => match &path {
+                _ = hup.next() => match &path {
                     Some(path) => match Config::load(path) {
                         Ok(new) => {
                             gateway.reload(new);
@@ -343,26 +344,36 @@ fn run(path: Option<PathBuf>, log_format: Option<LogFormat>) -> ExitCode {
     })
 }
 
-/// Resolves on SIGHUP (never on platforms without it).
-async fn hangup() {
-    #[cfg(unix)]
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(mut s) => {
-            s.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
-    #[cfg(not(unix))]
-    std::future::pending::<()>().await;
-}
-
-/// SIGINT and SIGTERM, listened to from the start: a second signal that
-/// arrives while the first one's shutdown runs is never missed.
+/// SIGINT, SIGTERM and SIGHUP, listened to from the start: a second stop
+/// signal during the first one's shutdown is never missed, and a SIGHUP
+/// sent as soon as the listeners are up reloads instead of killing.
 struct StopSignals {
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
+}
+
+/// SIGHUP, listened to from the start (see [`StopSignals`]).
+struct Hangup(#[cfg(unix)] tokio::signal::unix::Signal);
+
+impl Hangup {
+    fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        return Ok(Self(tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        )?));
+        #[cfg(not(unix))]
+        Ok(Self())
+    }
+
+    /// The next SIGHUP (never on platforms without it).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        self.0.recv().await;
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    }
 }
 
 impl StopSignals {
